@@ -1,0 +1,118 @@
+#pragma once
+// tt::rnn: recurrent layers with their hidden states inside (spec section 6).
+//
+//   tt::rnn::GRU gru(16, 32);                               // in_features, out_features
+//   tt::rnn::LSTM lstm(tt::rnn::LSTMOptions(16, 32).dim(1)); // feature axis 1 (e.g. [B, F, W])
+//   for (auto& x_t : steps) y_t = gru(x_t);                  // one timestep per call
+//
+// Contract:
+// - The input has `in_features` entries on axis `dim` (negative counts from the end); the output
+//   and every state have the input's shape with that axis replaced by `out_features`.
+// - States (`H`; LSTM also `C`) are created lazily as zeros with the input's dtype/device and
+//   stored in the caller's layout. The output is the new `H` itself (spec Quirk Q16).
+// - The matrices act on the features-last view; the concatenation is [H, x] (hidden first).
+// - Parameters live in torch::nn::Linear children (`lin`, `gate_layers`, `candidate_layer`), so
+//   state_dict keys equal Python traceTorch's. There are no constrained parameters: compile() and
+//   decompile() change nothing.
+// - Initial weights are nn.Linear's (fan_in = in + out), drawn from the global generator in
+//   Python's order: torch::manual_seed(s) gives the same weights as Python with torch.manual_seed(s).
+#include <torch/torch.h>
+
+#include <ostream>
+
+#include "tracetorch/core/layer.h"
+
+namespace tt::rnn {
+
+struct RNNOptions {
+  RNNOptions(int64_t in_features, int64_t out_features) : in_features_(in_features), out_features_(out_features) {}
+
+  TORCH_ARG(int64_t, in_features);
+  TORCH_ARG(int64_t, out_features);
+
+ public:
+  // The feature axis (default -1). Remembered as "given" so that arch JSON writes it back.
+  RNNOptions& dim(int64_t d) {
+    dim_ = d;
+    dim_given_ = true;
+    return *this;
+  }
+  int64_t dim() const { return dim_; }
+  bool dim_given() const { return dim_given_; }
+
+ private:
+  int64_t dim_ = -1;
+  bool dim_given_ = false;
+};
+using SimpleRNNOptions = RNNOptions;
+using GRUOptions = RNNOptions;
+using LSTMOptions = RNNOptions;
+
+// Shared plumbing of the three cells: options, input checks, printing.
+class RecurrentLayer : public Layer {
+ public:
+  const RNNOptions& options() const { return options_; }
+  void pretty_print(std::ostream& stream) const override;
+
+ protected:
+  RecurrentLayer(const std::string& type_name, RNNOptions options);
+  // Resolves `dim` for x and checks that x has in_features there; returns the resolved axis.
+  int64_t check_input(const torch::Tensor& x) const;
+
+  RNNOptions options_;
+};
+
+// H <- tanh(linear(cat([H, x]), lin))
+class SimpleRNNImpl : public RecurrentLayer {
+ public:
+  SimpleRNNImpl(int64_t in_features, int64_t out_features)
+      : SimpleRNNImpl(SimpleRNNOptions(in_features, out_features)) {}
+  explicit SimpleRNNImpl(SimpleRNNOptions options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  // Draws new initial weights (nn.Linear init) in Python's order.
+  void reset_parameters();
+
+  torch::nn::Linear lin{nullptr};
+
+ private:
+  size_t h_;
+};
+TORCH_MODULE(SimpleRNN);
+
+// g = sigmoid(linear(cat([H, x]), gate_layers)); r, z = chunk(g, 2)
+// c = tanh(linear(cat([H*r, x]), candidate_layer)); H <- H*(1 - z) + z*c
+class GRUImpl : public RecurrentLayer {
+ public:
+  GRUImpl(int64_t in_features, int64_t out_features) : GRUImpl(GRUOptions(in_features, out_features)) {}
+  explicit GRUImpl(GRUOptions options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+
+  torch::nn::Linear gate_layers{nullptr};
+  torch::nn::Linear candidate_layer{nullptr};
+
+ private:
+  size_t h_;
+};
+TORCH_MODULE(GRU);
+
+// i, f, o, g = chunk(linear(cat([H, x]), gate_layers), 4)
+// C <- sigmoid(f)*C + sigmoid(i)*tanh(g); H <- sigmoid(o)*tanh(C)
+class LSTMImpl : public RecurrentLayer {
+ public:
+  LSTMImpl(int64_t in_features, int64_t out_features) : LSTMImpl(LSTMOptions(in_features, out_features)) {}
+  explicit LSTMImpl(LSTMOptions options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+
+  torch::nn::Linear gate_layers{nullptr};
+
+ private:
+  size_t c_, h_;
+};
+TORCH_MODULE(LSTM);
+
+}  // namespace tt::rnn

@@ -1,0 +1,196 @@
+#pragma once
+// tt::ssm: state-space layers with their states inside (spec section 7).
+//
+//   tt::ssm::S6 s6(32);                                       // num_neurons (d_state 16)
+//   tt::ssm::Mamba mamba(tt::ssm::MambaOptions(32).d_state(8).conv_kernel(3));
+//   for (auto& x_t : steps) y_t = s6(x_t);                    // one timestep per call
+//
+// Contract:
+// - Input and output have `num_neurons` entries on axis `dim` (negative counts from the end);
+//   the output has the input's shape.
+// - SSM states have the input's shape with `dim` -> num_neurons and a trailing `d_state` axis
+//   (Mamba's `conv_buffer`: trailing `conv_kernel` axis). S5's `global_state` is the input's
+//   shape with `dim` -> d_state, no extra axis. States are created lazily as zeros with the
+//   input's dtype/device and stored in the caller's layout.
+// - Working layout (what the equations see): the input features-last; the SSM states with the
+//   feature axis moved to -2 ([..., num_neurons, d_state]).
+// - Plain parameters (no constrained ones: compile()/decompile() change nothing); names, shapes
+//   and state_dict order are Python traceTorch's. Initial values follow Python's draw order
+//   from the global generator.
+#include <torch/torch.h>
+
+#include <optional>
+#include <ostream>
+
+#include "tracetorch/core/layer.h"
+
+namespace tt::ssm {
+
+// Declares an optional integer argument with a default: `.d_state(8)` sets it and marks it as
+// given (arch JSON writes given arguments back), `d_state()` reads it, `d_state_given()` tells.
+#define TT_SSM_ARG(OPTIONS, NAME, DEFAULT)            \
+ public:                                               \
+  OPTIONS& NAME(int64_t v) {                           \
+    NAME##_ = v;                                       \
+    return *this;                                      \
+  }                                                    \
+  int64_t NAME() const { return NAME##_.value_or(DEFAULT); } \
+  bool NAME##_given() const { return NAME##_.has_value(); } \
+                                                       \
+ private:                                              \
+  std::optional<int64_t> NAME##_;
+
+// Positional order of the Python constructor: (num_neurons, d_state=64, dim=-1).
+struct S4Options {
+  explicit S4Options(int64_t num_neurons) : num_neurons_(num_neurons) {}
+  TORCH_ARG(int64_t, num_neurons);
+  TT_SSM_ARG(S4Options, d_state, 64)
+  TT_SSM_ARG(S4Options, dim, -1)
+};
+
+// (num_neurons, d_state=64, dim=-1)
+struct S5Options {
+  explicit S5Options(int64_t num_neurons) : num_neurons_(num_neurons) {}
+  TORCH_ARG(int64_t, num_neurons);
+  TT_SSM_ARG(S5Options, d_state, 64)
+  TT_SSM_ARG(S5Options, dim, -1)
+};
+
+// (num_neurons, d_state=16, dt_rank=-1, dim=-1); dt_rank -1 means max(1, num_neurons / 16).
+struct S6Options {
+  explicit S6Options(int64_t num_neurons) : num_neurons_(num_neurons) {}
+  TORCH_ARG(int64_t, num_neurons);
+  TT_SSM_ARG(S6Options, d_state, 16)
+  TT_SSM_ARG(S6Options, dt_rank, -1)
+  TT_SSM_ARG(S6Options, dim, -1)
+};
+
+// (num_neurons, d_state=16, dim=-1, dt_rank=-1, conv_kernel=4); conv_kernel <= 1: no convolution.
+struct MambaOptions {
+  explicit MambaOptions(int64_t num_neurons) : num_neurons_(num_neurons) {}
+  TORCH_ARG(int64_t, num_neurons);
+  TT_SSM_ARG(MambaOptions, d_state, 16)
+  TT_SSM_ARG(MambaOptions, dim, -1)
+  TT_SSM_ARG(MambaOptions, dt_rank, -1)
+  TT_SSM_ARG(MambaOptions, conv_kernel, 4)
+};
+#undef TT_SSM_ARG
+
+// Shared plumbing: the SSM state layout rule, input checks, shape checks for load_states.
+class SSMLayer : public Layer {
+ public:
+  int64_t d_state() const { return d_state_; }
+
+ protected:
+  SSMLayer(const std::string& type_name, int64_t num_neurons, int64_t d_state, int64_t dim);
+  // Resolves `dim` for x and checks that x has num_neurons there; returns the resolved axis.
+  int64_t check_input(const torch::Tensor& x) const;
+  // Registers a state with the SSM layout and the given trailing axis length.
+  size_t register_ssm_state(const std::string& name, int64_t trailing);
+
+  std::vector<int64_t> initial_state_shape(size_t index, const torch::Tensor& x) const override;
+  std::optional<std::string> check_state_shape(size_t index, torch::IntArrayRef sizes) const override;
+
+  int64_t d_state_;
+
+ private:
+  std::vector<int64_t> trailing_;  // per state: trailing axis length, or -1 for a plain state
+};
+
+// Diagonal, input-independent: dt = exp(log_dt), A = -exp(A_log), Abar = exp(dt*A),
+// Bbar = ((Abar - 1)/A)*B; state <- state*Abar + Bbar*x; y = sum(state*C) + x*D.
+class S4Impl : public SSMLayer {
+ public:
+  S4Impl(int64_t num_neurons, int64_t d_state = 64, int64_t dim = -1);
+  explicit S4Impl(S4Options options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+  const S4Options& options() const { return options_; }
+
+  torch::Tensor A_log, B, C, log_dt, D;  // [N, d], [N, d], [N, d], [N], [N]
+
+ private:
+  S4Options options_;
+  size_t state_;
+};
+TORCH_MODULE(S4);
+
+// One state of size d_state shared by all neurons: g <- g*Abar + Bbar*(x @ B); y = g @ C + x*D.
+class S5Impl : public SSMLayer {
+ public:
+  S5Impl(int64_t num_neurons, int64_t d_state = 64, int64_t dim = -1);
+  explicit S5Impl(S5Options options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+  const S5Options& options() const { return options_; }
+
+  torch::Tensor A_log, B, C, D, log_dt;  // [d], [N, d], [d, N], [N], [1]
+
+ protected:
+  std::vector<int64_t> initial_state_shape(size_t index, const torch::Tensor& x) const override;
+  std::optional<std::string> check_state_shape(size_t index, torch::IntArrayRef sizes) const override;
+
+ private:
+  S5Options options_;
+  size_t global_state_;
+};
+TORCH_MODULE(S5);
+
+// Selective (input-dependent dt, B, C from x_proj / dt_proj).
+class S6Impl : public SSMLayer {
+ public:
+  S6Impl(int64_t num_neurons, int64_t d_state = 16, int64_t dt_rank = -1, int64_t dim = -1);
+  explicit S6Impl(S6Options options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+  const S6Options& options() const { return options_; }
+  int64_t dt_rank() const { return dt_rank_; }  // resolved (never -1)
+
+  torch::nn::Linear x_proj{nullptr}, dt_proj{nullptr};
+  torch::Tensor A_log, D;  // [N, d], [N]
+
+ private:
+  void init_own_parameters();  // dt_proj.bias = -2, A_log, D (no random draws)
+
+  S6Options options_;
+  int64_t dt_rank_;
+  size_t state_;
+};
+TORCH_MODULE(S6);
+
+// Gated block: in_proj -> (causal depthwise conv over the last conv_kernel inputs) -> silu ->
+// selective SSM -> * silu(gate) -> out_proj, plus the input (residual).
+class MambaImpl : public SSMLayer {
+ public:
+  MambaImpl(int64_t num_neurons, int64_t d_state = 16, int64_t dim = -1, int64_t dt_rank = -1,
+            int64_t conv_kernel = 4);
+  explicit MambaImpl(MambaOptions options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+  const MambaOptions& options() const { return options_; }
+  int64_t dt_rank() const { return dt_rank_; }  // resolved (never -1)
+  bool has_conv() const { return options_.conv_kernel() > 1; }
+
+  torch::nn::Linear in_proj{nullptr}, out_proj{nullptr}, ssm_proj{nullptr}, dt_proj{nullptr};
+  torch::Tensor conv_weights, conv_bias;  // [N, K], [N]; undefined without convolution
+  torch::Tensor A_log, D;                 // [N, d], [N]
+
+ private:
+  void init_own_parameters();  // conv, dt_proj.bias = -2, A_log, D (no random draws)
+
+  MambaOptions options_;
+  int64_t dt_rank_;
+  size_t ssm_state_;
+  size_t conv_buffer_ = 0;
+};
+TORCH_MODULE(Mamba);
+
+}  // namespace tt::ssm

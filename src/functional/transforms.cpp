@@ -1,0 +1,65 @@
+#include "tracetorch/functional/transforms.h"
+
+#include <cmath>
+
+#include "tracetorch/core/error.h"
+
+namespace tt {
+
+const char* transform_name(Transform transform) {
+  switch (transform) {
+    case Transform::Identity: return "identity";
+    case Transform::Decay: return "decay";
+    case Transform::Threshold: return "threshold";
+    case Transform::Bias: return "bias";
+  }
+  return "?";
+}
+
+namespace functional {
+
+torch::Tensor sigmoid_inverse(const torch::Tensor& value) {
+  if (!((value > 0).logical_and(value < 1)).all().item<bool>())
+    throw ValueError("Tensor for inverse sigmoid has values outside the (0,1) range");
+  return torch::logit(value);
+}
+
+torch::Tensor softplus_inverse(const torch::Tensor& value) {
+  if (!(value > 0).all().item<bool>())
+    throw ValueError("Tensor for softplus inverse has values outside the (0,inf) range");
+  return torch::log(torch::expm1(value));
+}
+
+torch::Tensor mamba_scale(const torch::Tensor& value) {
+  if (!((value > 0).logical_and(value < 1)).all().item<bool>())
+    throw ValueError("Tensor for mamba scale has values outside the (0,1) range");
+  return torch::log(torch::div(torch::neg(torch::log(value)), std::log(2.0)));
+}
+
+torch::Tensor activate(Transform transform, const torch::Tensor& raw) {
+  switch (transform) {
+    case Transform::Identity: return raw;
+    case Transform::Decay: return torch::sigmoid(raw);
+    case Transform::Threshold: return torch::softplus(raw);  // beta 1, threshold 20, as PyTorch
+    case Transform::Bias: return torch::asinh(raw);
+  }
+  return raw;
+}
+
+torch::Tensor to_raw(Transform transform, const torch::Tensor& value) {
+  switch (transform) {
+    case Transform::Identity: return value;
+    case Transform::Decay: return sigmoid_inverse(value);
+    case Transform::Threshold: return softplus_inverse(value);
+    case Transform::Bias: return torch::sinh(value);
+  }
+  return value;
+}
+
+double halflife_to_decay(double num_steps) { return std::exp(-std::log(2.0) / num_steps); }
+double decay_to_halflife(double decay) { return -std::log(2.0) / std::log(decay); }
+double timesteps_to_decay(double time) { return 1.0 - 1.0 / time; }
+double decay_to_timesteps(double decay) { return 1.0 / (1.0 - decay); }
+
+}  // namespace functional
+}  // namespace tt

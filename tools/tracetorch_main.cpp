@@ -1,0 +1,158 @@
+// The `tracetorch` command-line program.
+//
+//   tracetorch run --arch A.json --weights W.pt --inputs X.pt --outputs Y.pt
+//                  [--states S.pt] [--save-states OUT.pt] [--compile] ...
+//   tracetorch info FILE.pt       keys, dtypes and shapes of a .pt file
+//   tracetorch arch A.json        the model an architecture file builds
+//
+// Any error: one line on stderr, exit code 1.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "tracetorch/tracetorch.h"
+
+namespace {
+
+struct RunArgs {
+  std::string arch, weights, inputs, outputs, states, save_states, save_weights, device = "cpu";
+  bool compile = false, decompile = false, python_aliases = false;
+  std::optional<uint64_t> seed;
+  int threads = 0;
+};
+
+// The weights may be a compiled state_dict (`1.beta` instead of `1.raw_beta`): then the model is
+// compiled first so that the keys match.
+void load_weights(torch::nn::Module& model, const std::string& path) {
+  tt::io::TensorDict dict = tt::io::load_tensor_dict(path);
+  try {
+    tt::io::load_state_dict(model, dict);
+  } catch (const tt::LoadError& first) {
+    tt::compile(model);
+    try {
+      tt::io::load_state_dict(model, dict);
+    } catch (const tt::LoadError&) {
+      tt::decompile(model);
+      throw tt::LoadError(path + ": " + first.what());
+    }
+  }
+}
+
+int run(const RunArgs& a) {
+  if (a.threads > 0) torch::set_num_threads(a.threads);
+  const torch::Device device(a.device);
+  tt::Sequential model = tt::arch::load(a.arch);
+  load_weights(*model, a.weights);
+  model->to(device);
+  if (a.compile) tt::compile(*model);
+  if (a.decompile) tt::decompile(*model);
+  if (!a.save_weights.empty()) tt::io::save_state_dict(*model, a.save_weights);
+
+  tt::zero_states(*model);
+  if (!a.states.empty()) tt::load_states_file(*model, a.states, /*strict=*/true, device);
+
+  const torch::Tensor inputs = tt::io::load_tensor(a.inputs, device);
+  if (inputs.dim() < 1) throw tt::Error(a.inputs + ": inputs must be time-major [T, ...], got a 0-d tensor");
+  if (a.seed) torch::manual_seed(*a.seed);
+
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(static_cast<size_t>(inputs.size(0)));
+  for (int64_t t = 0; t < inputs.size(0); ++t) outputs.push_back(model->forward(inputs[t]));
+  if (!a.outputs.empty()) {
+    torch::Tensor stacked = outputs.empty() ? torch::empty({0}) : torch::stack(outputs).cpu();
+    tt::io::save_tensor(a.outputs, stacked);
+  }
+  if (!a.save_states.empty()) {
+    tt::SaveStatesOptions options;
+    options.python_aliases = a.python_aliases;
+    tt::save_states_file(*model, a.save_states, options);
+  }
+  return 0;
+}
+
+int info(const std::string& path) {
+  const c10::IValue value = tt::io::load_pt(path);
+  std::function<void(const c10::IValue&, const std::string&)> show = [&](const c10::IValue& v, const std::string& key) {
+    if (v.isTensor()) {
+      const auto& t = v.toTensor();
+      std::cout << (key.empty() ? "<tensor>" : key) << "\t" << t.dtype() << "\t" << t.sizes() << "\n";
+    } else if (v.isGenericDict()) {
+      for (const auto& item : v.toGenericDict()) {
+        const std::string k = item.key().isString() ? item.key().toStringRef() : item.key().tagKind();
+        show(item.value(), key.empty() ? k : key + "/" + k);
+      }
+    } else {
+      std::cout << key << "\t" << v.tagKind() << "\n";
+    }
+  };
+  show(value, "");
+  return 0;
+}
+
+int arch(const std::string& path) {
+  tt::Sequential model = tt::arch::load(path);
+  std::cout << *model << "\n";
+  size_t count = 0;
+  for (const auto& p : model->parameters()) count += static_cast<size_t>(p.numel());
+  std::cout << "parameters: " << count << "\n";
+  for (const auto& [p, layer] : tt::named_layers(*model)) {
+    std::cout << "layer " << p << " (" << layer->type_name() << ") states:";
+    for (const auto& s : layer->state_names()) std::cout << " " << s;
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tracetorch: stateful neural networks (SNN, RNN, SSM) on LibTorch"};
+  app.require_subcommand(1);
+
+  RunArgs r;
+  auto* run_cmd = app.add_subcommand("run", "run a model over time-major inputs one step at a time");
+  run_cmd->add_option("--arch", r.arch, "architecture JSON (tt-arch/1)")->required();
+  run_cmd->add_option("--weights", r.weights, "state_dict .pt (Python torch.save or ours)")->required();
+  run_cmd->add_option("--inputs", r.inputs, "inputs .pt, one tensor [T, ...]")->required();
+  run_cmd->add_option("--outputs", r.outputs, "where to write the stacked outputs [T, ...]");
+  run_cmd->add_option("--states", r.states, "start from these states instead of zeros");
+  run_cmd->add_option("--save-states", r.save_states, "write the final states here");
+  run_cmd->add_flag("--python-aliases", r.python_aliases, "also write Python traceTorch's alias state keys");
+  run_cmd->add_flag("--compile", r.compile, "compile constrained parameters before running");
+  run_cmd->add_flag("--decompile", r.decompile, "decompile after loading (e.g. compiled weights)");
+  run_cmd->add_option("--save-weights", r.save_weights, "write the (compiled / decompiled) state_dict here");
+  run_cmd->add_option("--seed", r.seed, "torch::manual_seed right before step 0 (stochastic quantizers)");
+  run_cmd->add_option("--device", r.device, "device to run on (cpu, cuda, cuda:1)");
+  run_cmd->add_option("--threads", r.threads, "intra-op threads (default: LibTorch's)");
+
+  std::string info_path;
+  auto* info_cmd = app.add_subcommand("info", "list the keys, dtypes and shapes of a .pt file");
+  info_cmd->add_option("file", info_path)->required();
+
+  std::string arch_path;
+  auto* arch_cmd = app.add_subcommand("arch", "build an architecture file and describe the model");
+  arch_cmd->add_option("file", arch_path)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*run_cmd) return run(r);
+    if (*info_cmd) return info(info_path);
+    if (*arch_cmd) return arch(arch_path);
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    // c10 errors carry a backtrace after the first line: keep the message to one line.
+    const auto newline = message.find('\n');
+    if (newline != std::string::npos) message = message.substr(0, newline);
+    std::fprintf(stderr, "tracetorch: error: %s\n", message.c_str());
+    return 1;
+  }
+  return 0;
+}
