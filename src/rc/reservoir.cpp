@@ -20,7 +20,7 @@ std::string shape_string(torch::IntArrayRef sizes) {
 
 // pre[b, i] = drive[b, i] + sum_k values[k] * h[b, cols[k]] over row i's entries.
 template <typename T>
-void csr_step(const int64_t* rows, const int64_t* cols, const T* values, const T* drive, const T* h, T* pre,
+void csr_step(const int64_t* rows, const int32_t* cols, const T* values, const T* drive, const T* h, T* pre,
               int64_t batch, int64_t n) {
   const int64_t nnz = rows[n];
   // Serial below ~32k multiply-adds: thread start-up would cost more than it saves.
@@ -175,12 +175,9 @@ torch::Tensor ReservoirImpl::get_state() const {
 
 bool ReservoirImpl::needs_grad(const torch::Tensor& feedback, const torch::Tensor& input) const {
   if (!torch::GradMode::is_enabled()) return false;
-  if (feedback.requires_grad() || (input.defined() && input.requires_grad())) return true;
-  const torch::Tensor& s = state_at(state_index_);
-  if (s.defined() && s.requires_grad()) return true;
-  for (const auto& p : parameters(/*recurse=*/false))
-    if (p.requires_grad()) return true;
-  return false;
+  auto grad = [](const torch::Tensor& t) { return t.defined() && t.requires_grad(); };
+  return grad(feedback) || grad(input) || grad(state_at(state_index_)) || grad(weight_feedback) ||
+         grad(weight_input) || grad(weight_hh) || grad(bias_h);
 }
 
 void ReservoirImpl::prepare_state(const torch::Tensor& like) {
@@ -215,8 +212,9 @@ void ReservoirImpl::refresh_sparse() {
   const int64_t n = w.size(0);
   torch::Tensor nz = w.nonzero();  // row-major order: sorted by row, then column
   torch::Tensor rows = nz.select(1, 0);
-  csr_cols_ = nz.select(1, 1).contiguous();
-  csr_values_ = w.index({rows, csr_cols_}).contiguous();
+  torch::Tensor cols = nz.select(1, 1);
+  csr_values_ = w.index({rows, cols}).contiguous();
+  csr_cols_ = cols.to(torch::kInt).contiguous();  // 32-bit: less memory traffic in the hot loop
   csr_rows_ = torch::zeros({n + 1}, torch::kLong);
   if (nz.size(0) > 0) csr_rows_.slice(0, 1).copy_(torch::bincount(rows, {}, n).cumsum(0));
   density_ = n > 0 ? static_cast<double>(nz.size(0)) / static_cast<double>(n * n) : 0.0;
@@ -233,25 +231,31 @@ torch::Tensor ReservoirImpl::forward(const torch::Tensor& feedback, const torch:
     throw ValueError("rc.Reservoir: Feedback size mismatch. Expected " + std::to_string(F) + ", got " +
                      std::to_string(feedback.size(-1)));
   const bool single = feedback.dim() == 2;
-  const torch::Tensor fb = (single ? feedback.unsqueeze(1) : feedback).to(weight_hh.scalar_type());
-  const int64_t B = fb.size(0), T = fb.size(1), R = num_neurons();
-
-  torch::Tensor in;
+  const auto dtype = weight_hh.scalar_type();
   if (input.defined()) {
     if (!options_.input_size())
       throw ValueError("rc.Reservoir: Reservoir was initialized without input_size, but driving input was provided");
-    in = (single ? input.unsqueeze(1) : input).to(weight_hh.scalar_type());
-    if (in.dim() != 3 || in.size(0) != B || in.size(1) != T)
+    if (input.dim() != feedback.dim() || input.size(0) != feedback.size(0) || (!single && input.size(1) != feedback.size(1)))
       throw ValueError("rc.Reservoir: Driving input must match feedback dimensions. Feedback: " +
                        shape_string(feedback.sizes()) + ", Driving: " + shape_string(input.sizes()));
-    if (in.size(2) != *options_.input_size())
+    if (input.size(-1) != *options_.input_size())
       throw ValueError("rc.Reservoir: Driving input size mismatch. Expected " + std::to_string(*options_.input_size()) +
-                       ", got " + std::to_string(in.size(2)));
+                       ", got " + std::to_string(input.size(-1)));
   }
+  if (single) {
+    // Streaming: one step, the hot path.
+    const torch::Tensor x = feedback.to(dtype);
+    const torch::Tensor u = input.defined() ? input.to(dtype) : input;
+    prepare_state(x);
+    if (!needs_grad(x, u)) return step_fast(x, u);
+  }
+  const torch::Tensor fb = (single ? feedback.unsqueeze(1) : feedback).to(dtype);
+  const torch::Tensor in = input.defined() ? (single ? input.unsqueeze(1) : input).to(dtype) : input;
+  const int64_t B = fb.size(0), T = fb.size(1), R = num_neurons();
   prepare_state(fb);
-  if (T == 0) return single ? state_at(state_index_) : torch::empty({B, 0, R}, fb.options());
-
+  if (T == 0) return torch::empty({B, 0, R}, fb.options());
   const bool grad = needs_grad(fb, in);
+
   // The non-recurrent terms of every step at once, time-major: drive[t] = W_fb fb_t + W_in u_t + b.
   torch::Tensor fb_tm = fb.transpose(0, 1).reshape({T * B, F});
   torch::Tensor drive = bias_h.defined() ? torch::addmm(bias_h, fb_tm, weight_feedback.t())
@@ -265,6 +269,33 @@ torch::Tensor ReservoirImpl::forward(const torch::Tensor& feedback, const torch:
   torch::Tensor states = grad ? run_autograd(drive) : run_fast(drive);
   if (single) return states[0];
   return states.transpose(0, 1).contiguous();
+}
+
+// One streaming step without autograd: a handful of in-place ops on the one new tensor, which
+// becomes the state and is returned.
+torch::Tensor ReservoirImpl::step_fast(const torch::Tensor& fb, const torch::Tensor& in) {
+  torch::NoGradGuard no_grad;
+  const RecurrentKernel kernel = effective_kernel();
+  if (kernel == RecurrentKernel::Sparse) refresh_sparse();
+  torch::Tensor& state = state_at(state_index_);
+  const torch::Tensor h = state.is_contiguous() ? state : state.contiguous();
+  torch::Tensor pre = bias_h.defined() ? torch::addmm(bias_h, fb, weight_feedback.t()) : torch::mm(fb, weight_feedback.t());
+  if (in.defined()) pre.addmm_(in, weight_input.t());
+  if (kernel == RecurrentKernel::Sparse) {
+    // In place is safe: row i reads pre[b, i] before writing it, and h is another tensor.
+    AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "rc_csr_step", [&] {
+      csr_step<scalar_t>(csr_rows_.data_ptr<int64_t>(), csr_cols_.data_ptr<int32_t>(), csr_values_.data_ptr<scalar_t>(),
+                         pre.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), pre.data_ptr<scalar_t>(), pre.size(0),
+                         pre.size(1));
+    });
+  } else {
+    pre.addmm_(h, weight_hh.t());
+  }
+  activate_inplace(options_.activation(), pre);
+  const double a = options_.leak_rate();
+  if (a != 1.0) pre.lerp_(h, 1.0 - a);  // a act(pre) + (1 - a) h
+  state = pre;
+  return pre;
 }
 
 torch::Tensor ReservoirImpl::run_fast(const torch::Tensor& drive) {
@@ -287,7 +318,7 @@ torch::Tensor ReservoirImpl::run_fast(const torch::Tensor& drive) {
     const torch::Tensor d = drive[t];
     if (kernel == RecurrentKernel::Sparse) {
       AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "rc_csr_step", [&] {
-        csr_step<scalar_t>(csr_rows_.data_ptr<int64_t>(), csr_cols_.data_ptr<int64_t>(),
+        csr_step<scalar_t>(csr_rows_.data_ptr<int64_t>(), csr_cols_.data_ptr<int32_t>(),
                            csr_values_.data_ptr<scalar_t>(), d.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
                            pre.data_ptr<scalar_t>(), B, R);
       });

@@ -181,11 +181,12 @@ TEST(SnnZoo, DefaultStateDictHasRawKeysInRegistrationOrderAllLearnable) {
       EXPECT_TRUE(raw.requires_grad()) << name << "." << p;
       EXPECT_TRUE(layer->is_learnable(p)) << name << "." << p;
       // spec 2.4: the stored raw values of the defaults
-      const float want = kind == Kind::Decay ? (e.defaults[p] == 0.5 ? 0.0f : 2.1972243785858154f)
+      const double d = e.defaults.at(p);
+      const float want = kind == Kind::Decay ? (d == 0.5 ? 0.0f : 2.1972243785858154f)
                          : kind == Kind::Threshold ? 0.5413248538970947f
-                                                   : static_cast<float>(e.defaults[p]);
+                                                   : static_cast<float>(d);
       EXPECT_TRUE(torch::equal(raw, torch::full({5}, want))) << name << "." << p << " " << raw;
-      EXPECT_TRUE(torch::allclose(layer->get(p), torch::full({5}, e.defaults[p]), 0, 1e-6)) << name << "." << p;
+      EXPECT_TRUE(torch::allclose(layer->get(p), torch::full({5}, d), 0, 1e-6)) << name << "." << p;
     }
   }
 }
@@ -323,7 +324,7 @@ TEST(SnnZoo, PresetsFixTheirFeaturesAndInvalidCombinationsAreRejected) {
   tt::snn::LIB lib(tt::snn::DSRLITSOptions(3));
   EXPECT_EQ(lib->type_name(), "snn.LIB");
   EXPECT_EQ(lib->state_names(), (std::vector<std::string>{"mem"}));
-  tt::snn::DSRLITS full(tt::snn::LIOptions(3).beta(0.7).dim(0));
+  tt::snn::DSRLITS full(tt::snn::LIOptions(3).pos_beta(0.7).dim(0));
   EXPECT_EQ(full->type_name(), "snn.DSRLITS");
   EXPECT_EQ(full->dim(), 0);
   // ... but parameter names are checked against the preset it becomes
@@ -331,7 +332,7 @@ TEST(SnnZoo, PresetsFixTheirFeaturesAndInvalidCombinationsAreRejected) {
   EXPECT_THROW(tt::snn::Neuron(tt::snn::NeuronOptions(3).ema(true).output(tt::snn::Output::B)), tt::ValueError);
   EXPECT_THROW(tt::snn::Neuron(tt::snn::NeuronOptions(3).recurrent(true).output(tt::snn::Output::LI)), tt::ValueError);
   EXPECT_THROW(tt::snn::Neuron(tt::snn::NeuronOptions(3).ema(true).output(tt::snn::Output::TS)), tt::ValueError);
-  EXPECT_THROW(tt::snn::LIB(0), tt::ValueError);
+  EXPECT_THROW(tt::snn::Neuron(tt::snn::LIBOptions(0)), tt::ValueError);
   // the generic neuron with the right features is the preset
   tt::snn::Neuron generic(tt::snn::NeuronOptions(2).dual(true).recurrent(true).output(tt::snn::Output::T));
   EXPECT_EQ(generic->type_name(), "snn.DRLIT");
@@ -382,6 +383,10 @@ TEST(SnnZoo, CompileAndDecompileRoundTripForEveryPreset) {
   }
 }
 
+// Same numbers up to float rounding: the two layers hold their tensors in different memory
+// layouts, and ATen's vectorised and scalar sigmoid paths may differ in the last bit (spec 11.3).
+// Bit-exactness of `dim` against the spec's view semantics is checked by
+// tests/python/test_snn_parity.py.
 TEST(SnnZoo, DimMovesTheFeatureAxisForEveryPreset) {
   torch::manual_seed(4);
   const int64_t n = 4;
@@ -392,11 +397,11 @@ TEST(SnnZoo, DimMovesTheFeatureAxisForEveryPreset) {
     for (int64_t t = 0; t < x.size(0); ++t) {
       const auto y = moved(x[t]);
       EXPECT_EQ(y.sizes(), x[t].sizes()) << name;
-      EXPECT_TRUE(torch::equal(y, last(x[t].movedim(1, -1)).movedim(-1, 1))) << name << " t=" << t;
+      EXPECT_TRUE(torch::allclose(y, last(x[t].movedim(1, -1)).movedim(-1, 1), 1e-5, 1e-6)) << name << " t=" << t;
     }
     for (const auto& s : moved->state_names()) {
       EXPECT_EQ(moved->state(s).sizes(), x[0].sizes()) << name << "." << s;  // stored in the caller's layout
-      EXPECT_TRUE(torch::equal(moved->state(s), last->state(s).movedim(-1, 1))) << name << "." << s;
+      EXPECT_TRUE(torch::allclose(moved->state(s), last->state(s).movedim(-1, 1), 1e-5, 1e-6)) << name << "." << s;
     }
   }
 }
@@ -596,6 +601,10 @@ TEST(SnnArch, BadArgumentsNameTheirJsonPath) {
     node[key] = value;
     return with(node);
   };
+  ordered_json inner = {{"type", "Sequential"}, {"children", ordered_json::array()}};
+  inner["children"].push_back(lib);
+  inner["children"].push_back({{"type", "snn.DLIT"}, {"num_neurons", 3}, {"neg_beta_rank", "0"}});
+  const ordered_json nested = document({linear, inner});
   struct Case {
     ordered_json doc;
     std::string prefix;
@@ -618,8 +627,7 @@ TEST(SnnArch, BadArgumentsNameTheirJsonPath) {
       {with({{"type", "snn.LIB"}}), "model.children[1].num_neurons: "},
       {with({{"type", "snn.LIB"}, {"num_neurons", 2.5}}), "model.children[1].num_neurons: "},
       {with({{"type", "snn.LIQ"}, {"num_neurons", 3}}), "model.children[1].type: "},
-      {document({linear, {{"type", "Sequential"}, {"children", {lib, {{"type", "snn.DLIT"}, {"num_neurons", 3}, {"neg_beta_rank", "0"}}}}}}}),
-       "model.children[1].children[1].neg_beta_rank: "},
+      {nested, "model.children[1].children[1].neg_beta_rank: "},
   };
   for (const auto& c : cases) {
     const std::string message = arch_error(c.doc);

@@ -421,7 +421,7 @@ def build_group(group, seed):
 
 class Tally:
     def __init__(self):
-        self.passed, self.failed, self.messages = 0, 0, []
+        self.passed, self.failed, self.messages, self.first_mismatches = 0, 0, [], []
 
     def check(self, ok, message):
         if ok:
@@ -482,7 +482,7 @@ def check_group(group, seed, tally):
                                 "missing" if got is None else max_diff(got, ref.states[s]))
                 tally.check(ok, "%s: layer %d %s [%s] states differ" % (where, i, cfg["name"], cfg["label"]))
             if first_bad:
-                tally.messages.append("  first mismatch: " + first_bad)
+                tally.first_mismatches.append("first mismatch: " + first_bad)
             expected_keys = sorted("%d.%s" % (i, s) for i, ref in neurons.items() for s in ref.states)
             tally.check(sorted(states) == expected_keys, "%s: state keys %s" % (where, sorted(set(states) ^ set(expected_keys))))
             tally.check(out.dtype == dtype and torch.equal(out, want), "%s: outputs: %s" % (where, max_diff(out, want)))
@@ -516,8 +516,10 @@ def main():
             layers += check_group(group, 100 + seed, tally)
         except Exception as e:  # a CLI failure: report it and go on with the next group
             tally.check(False, "%s: %s: %s" % (group, type(e).__name__, e))
-    for m in tally.messages[:40]:
+    for m in tally.first_mismatches + tally.messages[:40]:
         print(m)
+    if len(tally.messages) > 40:
+        print("... and %d more" % (len(tally.messages) - 40))
     print("%d layers in %d groups checked in %.1f s" % (layers, len(GROUPS), time.time() - start))
     print("%d passed, %d failed" % (tally.passed, tally.failed))
     return 1 if tally.failed else 0

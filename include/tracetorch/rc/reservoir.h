@@ -10,7 +10,8 @@
 //   and the step's output is the new h. act is tanh, relu or identity.
 // - forward(feedback [, input]) takes a whole sequence [batch, time, features] (batch first, as
 //   torch_rc) and returns every state [batch, time, reservoir_size]; or one step [batch, features]
-//   and returns [batch, reservoir_size].
+//   and returns [batch, reservoir_size] (without autograd this tensor IS the new state: read it,
+//   do not modify it in place).
 // - The state persists across calls. It is created as zeros on the first call, and re-created
 //   (zeros) when the batch size or device of the input differs from the stored state's
 //   (torch_rc's rule). reset_state() forgets it; reset_state(batch) sets zeros now.
@@ -103,6 +104,7 @@ class ReservoirImpl : public Layer {
  private:
   bool needs_grad(const torch::Tensor& feedback, const torch::Tensor& input) const;
   void prepare_state(const torch::Tensor& like);
+  torch::Tensor step_fast(const torch::Tensor& fb, const torch::Tensor& in);  // [B, F] -> [B, R]
   torch::Tensor run_fast(const torch::Tensor& drive);     // drive [T, B, R] -> states [T, B, R]
   torch::Tensor run_autograd(const torch::Tensor& drive);
   void refresh_sparse();
