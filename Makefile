@@ -1,6 +1,7 @@
 # Entry points for a fresh Debian 12 machine (root, or a user with sudo):
 #   make demo   install what is missing, build, run the main job
 #   make test   install, build, run every test (C++ and Python interop)
+#   make bench  streaming benchmarks, C++ next to the Python baseline
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
@@ -24,7 +25,9 @@ demo: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-bench: build
+bench: deps
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) -DTRACETORCH_BUILD_BENCH=ON
+	cmake --build $(BUILD_DIR) -j $(JOBS)
 	bash scripts/bench.sh $(BUILD_DIR)
 
 install: build

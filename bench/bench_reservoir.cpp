@@ -4,7 +4,7 @@
 //
 // - ReservoirStep / ReservoirSequence: one streaming step ([1, F] in, [1, R] out) and a 1,000-step
 //   sequence, with the recurrent term dense (addmm) or sparse (our CSR kernel), over reservoir
-//   sizes and densities. This is the measurement behind kSparseDensityThreshold
+//   sizes and densities. This is the measurement behind sparse_density_threshold
 //   (include/tracetorch/rc/reservoir.h): Auto picks the sparse kernel at or below it.
 // - TorchSparseCsrStep: LibTorch's own sparse CSR x dense product for the same recurrent term,
 //   as a baseline for our kernel.

@@ -154,17 +154,10 @@ size_t Layer::register_constrained(const std::string& name, const ParamSetting& 
 
 torch::Tensor Layer::constrained(size_t index) const {
   const auto& c = constrained_[index];
-  if (compiled_) return c.compiled;
-  if (c.raw.requires_grad() && torch::GradMode::is_enabled()) return functional::activate(c.transform, c.raw);
-  // Same bits as recomputing (the activation is deterministic), so caching is invisible.
-  if (!c.cache.defined() || c.cache_data != c.raw.data_ptr() || c.cache_version != c.raw._version() ||
-      c.cache.scalar_type() != c.raw.scalar_type() || c.cache.device() != c.raw.device()) {
-    torch::NoGradGuard no_grad;
-    c.cache = functional::activate(c.transform, c.raw).clone();
-    c.cache_data = c.raw.data_ptr();
-    c.cache_version = c.raw._version();
-  }
-  return c.cache;
+  // Recomputed on every access, as in Python. (A cache keyed on the raw tensor's version counter
+  // would go stale: writes through Tensor::data(), as optimizers do, bypass that counter.)
+  // compile() is the fast path for inference.
+  return compiled_ ? c.compiled : functional::activate(c.transform, c.raw);
 }
 
 size_t Layer::constrained_index(const std::string& name) const {

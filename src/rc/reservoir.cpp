@@ -102,7 +102,7 @@ ReservoirImpl::ReservoirImpl(ReservoirOptions options)
 
 void ReservoirImpl::reset() {
   const int64_t n = options_.reservoir_size();
-  torch::Generator gen = make_generator(options_.seed());
+  torch::Generator gen = options_.generator().defined() ? options_.generator() : make_generator(options_.seed());
   const torch::Dtype dtype = options_.dtype();
   // Draw order is part of the seed contract: feedback, input, recurrent, bias.
   torch::Tensor fb = make_input({n, options_.feedback_size()}, options_.feedback_init(), gen, dtype);
@@ -199,7 +199,7 @@ RecurrentKernel ReservoirImpl::effective_kernel() const {
   }
   if (!cpu) return RecurrentKernel::Dense;
   const_cast<ReservoirImpl*>(this)->refresh_sparse();
-  return density_ <= kSparseDensityThreshold ? RecurrentKernel::Sparse : RecurrentKernel::Dense;
+  return density_ <= sparse_density_threshold(num_neurons()) ? RecurrentKernel::Sparse : RecurrentKernel::Dense;
 }
 
 // Rebuilds the CSR copy (and the density) when weight_hh is a different tensor or was modified.

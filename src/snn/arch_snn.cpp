@@ -32,8 +32,23 @@ torch::nn::AnyModule build_neuron(const std::string& class_name, Args& args) {
   snn::NeuronOptions options = snn::preset_options(class_name, args.get_int("num_neurons"));
   if (args.has("dim")) options.dim(args.get_int("dim"));
   for (const auto& spec : snn::neuron_parameters(options)) {
-    if (args.has(spec.name)) options.set_value(spec.name, read_value(args, spec.name));
-    if (args.has(spec.name + "_rank")) options.set_rank(spec.name, args.get_int(spec.name + "_rank"));
+    if (args.has(spec.name)) {
+      ParamValue value = read_value(args, spec.name);
+      // Range-check here so that the error names the member ("model.children[1].beta").
+      try {
+        functional::to_raw(spec.transform, value.is_tensor() ? value.tensor() : torch::tensor(value.number()));
+      } catch (const ValueError& e) {
+        throw ArchError(args.member_path(spec.name) + ": " + e.what());
+      }
+      options.set_value(spec.name, value);
+    }
+    if (args.has(spec.name + "_rank")) {
+      const int64_t rank = args.get_int(spec.name + "_rank");
+      if (rank != 0 && rank != 1)
+        throw ArchError(args.member_path(spec.name + "_rank") + ": rank must be 0 (scalar) or 1 (vector), got " +
+                        std::to_string(rank));
+      options.set_rank(spec.name, rank);
+    }
     if (args.has("learn_" + spec.name)) options.set_learnable(spec.name, args.get_bool("learn_" + spec.name, true));
   }
   if (options.output() != snn::Output::LI) {

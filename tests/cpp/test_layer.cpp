@@ -31,7 +31,9 @@ TEST(Layer, DimMovesTheFeatureAxis) {
   // Same numbers as running with the feature axis last.
   tt::snn::LIB last(4);
   const auto y_last = last(x.movedim(1, -1)).movedim(-1, 1);
-  EXPECT_TRUE(torch::equal(y, y_last));
+  // allclose, not equal: the layouts differ, and ATen's vectorised and scalar sigmoid may differ
+  // in the last bit (spec 11.3).
+  EXPECT_TRUE(torch::allclose(y, y_last, 1e-6, 1e-7));
   // Negative dims count from the end.
   tt::snn::LI li(tt::snn::LIOptions(4).dim(-2));
   li(x);
@@ -167,19 +169,6 @@ TEST(Layer, CompileSwapsRawParametersForActivatedBuffersAndDecompileRestoresThem
   EXPECT_TRUE(layer->named_buffers().contains("raw_gamma"));
   layer->zero_states();
   for (int t = 0; t < 5; ++t) EXPECT_TRUE(torch::allclose(layer(x[t]), eager[t], 1e-5, 1e-6)) << t;
-}
-
-TEST(Layer, InferenceReusesActivatedValuesUntilTheRawParameterChanges) {
-  tt::snn::LI layer(tt::snn::LIOptions(2).beta(0.8));
-  torch::NoGradGuard no_grad;
-  const auto first = layer->get("beta");
-  EXPECT_TRUE(layer->get("beta").is_same(first));  // cached
-  layer->named_parameters()["raw_beta"].fill_(0.0);  // an optimizer step / load, in place
-  EXPECT_NEAR(layer->get("beta")[0].item<float>(), 0.5f, 1e-7);
-  layer->named_parameters()["raw_beta"].fill_(100.0);
-  EXPECT_FLOAT_EQ(layer->get("beta")[0].item<float>(), 1.0f);
-  layer(torch::ones({1, 2}));
-  EXPECT_FLOAT_EQ(layer(torch::ones({1, 2}))[0][0].item<float>(), 2.0f);  // mem*1 + 1 after mem = 1
 }
 
 TEST(Layer, QuantizedOutputsAreSpikes) {

@@ -253,6 +253,14 @@ TEST(Init, InputInitialisersAndSeeds) {
   }
   EXPECT_FALSE(torch::equal(a->weight_hh, c->weight_hh));
   EXPECT_FALSE(torch::equal(a->weight_feedback, c->weight_feedback));
+
+  // An explicit generator: the same state gives the same weights, and it advances.
+  auto g1 = make_generator(7), g2 = make_generator(7);
+  Reservoir d(ReservoirOptions(30, 2).spectral_radius(0.9).generator(g1));
+  Reservoir e(ReservoirOptions(30, 2).spectral_radius(0.9).generator(g2));
+  Reservoir f(ReservoirOptions(30, 2).spectral_radius(0.9).generator(g1));
+  EXPECT_TRUE(torch::equal(d->weight_hh, e->weight_hh));
+  EXPECT_FALSE(torch::equal(d->weight_hh, f->weight_hh));
 }
 
 TEST(Reservoir, SparseKernelMatchesDense) {

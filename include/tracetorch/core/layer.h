@@ -88,11 +88,6 @@ class Layer : public torch::nn::Module {
     bool learnable;
     torch::Tensor raw;       // handle shared with the registered parameter / buffer
     torch::Tensor compiled;  // defined only while compiled
-    // Activated value reused while no autograd graph is needed and `raw` is unchanged
-    // (same storage and version counter): saves one activation kernel per access in inference.
-    mutable torch::Tensor cache;
-    mutable const void* cache_data = nullptr;
-    mutable int64_t cache_version = 0;
   };
   size_t constrained_index(const std::string& name) const;
   size_t state_index(const std::string& name) const;

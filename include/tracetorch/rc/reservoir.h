@@ -67,6 +67,9 @@ struct ReservoirOptions {
   // Seed of the weight draws (feedback, input, recurrent, bias, in that order); nullopt = torch's
   // default generator.
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  // A CPU generator to draw from instead (takes precedence over `seed`); it is advanced by every
+  // reset(), so two reservoirs built from one generator differ.
+  TORCH_ARG(torch::Generator, generator) = torch::Generator();
   TORCH_ARG(RecurrentKernel, kernel) = RecurrentKernel::Auto;
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
 };
@@ -121,8 +124,10 @@ class ReservoirImpl : public Layer {
 
 TORCH_MODULE(Reservoir);
 
-// Density at or below which RecurrentKernel::Auto uses the sparse kernel (CPU, float/double,
-// no autograd). Measured with bench/bench_reservoir.cpp; see docs/reservoir.md.
-constexpr double kSparseDensityThreshold = 0.05;
+// Density at or below which RecurrentKernel::Auto uses the sparse kernel for an n-unit reservoir
+// (CPU, float/double, no autograd). Measured with bench/bench_reservoir.cpp (docs/reservoir.md):
+// the CSR kernel won at every size up to 5% density, up to 10% from 1,000 units and up to 20% from
+// 2,000 units, where the dense matrix no longer fits the caches.
+constexpr double sparse_density_threshold(int64_t n) { return n >= 2000 ? 0.2 : n >= 1000 ? 0.1 : 0.05; }
 
 }  // namespace tt::rc
