@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "tracetorch/rc/rc.h"
 
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
   std::printf("| forecast NRMSE, first 500 steps    | %12.3e |\n",
               nrmse(forecast.slice(1, 0, 500), truth.slice(1, 0, 500)));
   std::printf("| train time (warm-up + fit)         | %10.2f s |\n", seconds(t0, t1));
-  std::printf("| forecast time (%lld steps)        | %10.2f s |\n", static_cast<long long>(horizon), seconds(t2, t3));
+  const std::string label = "forecast time (" + std::to_string(horizon) + " steps)";
+  std::printf("| %-34s | %10.2f s |\n", label.c_str(), seconds(t2, t3));
   std::printf("| ridge relative residual            | %12.1e |\n", info.residual);
   return one_step_nrmse < 1e-2 ? 0 : 1;
 }

@@ -17,3 +17,4 @@
 #include "tracetorch/snn/presets.h"
 #include "tracetorch/rnn/rnn.h"
 #include "tracetorch/ssm/ssm.h"
+#include "tracetorch/rc/rc.h"

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -96,7 +97,7 @@ torch::Tensor mg_series(int64_t n) {
 // =============================================================================================
 // reservoir update equations
 
-TEST(Reservoir, UpdateEquationsMatchHandComputation) {
+TEST(RcReservoir, UpdateEquationsMatchHandComputation) {
   const std::vector<std::array<double, 3>> steps = {{1.0, -0.5, 0.3}, {0.2, 0.8, -1.0}, {-0.7, 0.1, 0.5}, {0.0, 0.0, 0.0}};
   torch::Tensor fb = torch::empty({1, 4, 2}, torch::kFloat64), u = torch::empty({1, 4, 1}, torch::kFloat64);
   for (int t = 0; t < 4; ++t) {
@@ -129,7 +130,7 @@ TEST(Reservoir, UpdateEquationsMatchHandComputation) {
   }
 }
 
-TEST(Reservoir, StatePersistsAcrossCallsAndResets) {
+TEST(RcReservoir, StatePersistsAcrossCallsAndResets) {
   Reservoir r(ReservoirOptions(20, 2).spectral_radius(0.9).seed(3));
   torch::Tensor x = torch::randn({3, 12, 2});
   torch::Tensor whole = r->forward(x);
@@ -154,8 +155,10 @@ TEST(Reservoir, StatePersistsAcrossCallsAndResets) {
   EXPECT_FALSE(torch::equal(r->get_state(), s));
   EXPECT_THROW(r->set_state(torch::zeros({3, 7})), tt::ValueError);
 
-  // As a tt::Layer the state is managed by the model helpers.
+  // As a tt::Layer the state is managed by the model helpers; it also works inside Sequential
+  // (the driving input is an optional argument).
   torch::nn::Sequential net(r);
+  EXPECT_EQ(net->forward(x).sizes(), (std::vector<int64_t>{3, 12, 20}));
   auto states = tt::save_states(*net);
   ASSERT_TRUE(states.contains("0.state"));
   tt::zero_states(*net);
@@ -164,7 +167,7 @@ TEST(Reservoir, StatePersistsAcrossCallsAndResets) {
   EXPECT_TRUE(torch::equal(r->get_state(), states["0.state"]));
 }
 
-TEST(Reservoir, ParameterNamesFollowTorchRc) {
+TEST(RcReservoir, ParameterNamesFollowTorchRc) {
   Reservoir r(ReservoirOptions(10, 3).input_size(2));
   std::vector<std::string> keys;
   for (const auto& p : r->named_parameters()) keys.push_back(p.key());
@@ -179,7 +182,7 @@ TEST(Reservoir, ParameterNamesFollowTorchRc) {
   EXPECT_THROW(plain->forward(torch::zeros({1, 2, 4})), tt::ValueError);
 }
 
-TEST(Reservoir, TrainableWeightsGetGradientsAndMatchTheFastPath) {
+TEST(RcReservoir, TrainableWeightsGetGradientsAndMatchTheFastPath) {
   Reservoir r(ReservoirOptions(8, 2).spectral_radius(0.8).leak_rate(0.5).trainable(true).seed(1));
   torch::Tensor x = torch::randn({2, 6, 2});
   torch::Tensor y = r->forward(x);
@@ -198,7 +201,7 @@ TEST(Reservoir, TrainableWeightsGetGradientsAndMatchTheFastPath) {
 // =============================================================================================
 // initialisation
 
-TEST(Init, SpectralRadiusIsScaledToTheTarget) {
+TEST(RcInit, SpectralRadiusIsScaledToTheTarget) {
   const std::vector<Topology> topologies = {Topology::dense(), Topology::erdos_renyi(0.1),
                                             Topology::watts_strogatz(4, 0.2), Topology::ring()};
   for (const auto& topo : topologies) {
@@ -216,7 +219,7 @@ TEST(Init, SpectralRadiusIsScaledToTheTarget) {
   EXPECT_GT(spectral_radius(raw->weight_hh), 5.0);
 }
 
-TEST(Init, TopologiesHaveTheirStructure) {
+TEST(RcInit, TopologiesHaveTheirStructure) {
   auto gen = make_generator(11);
   torch::Tensor er = make_recurrent(100, Topology::erdos_renyi(0.05), std::nullopt, gen);
   EXPECT_EQ(er.ne(0).sum().item<int64_t>(), 500);
@@ -235,7 +238,7 @@ TEST(Init, TopologiesHaveTheirStructure) {
   EXPECT_THROW(make_recurrent(10, Topology::erdos_renyi(0.0), 0.9, gen), tt::ValueError);
 }
 
-TEST(Init, InputInitialisersAndSeeds) {
+TEST(RcInit, InputInitialisersAndSeeds) {
   auto gen = make_generator(5);
   torch::Tensor bin = make_input({50, 4}, InputInit::binary(0.3), gen);
   EXPECT_TRUE((bin.abs() - 0.3).abs().max().item<double>() < 1e-12);
@@ -263,7 +266,7 @@ TEST(Init, InputInitialisersAndSeeds) {
   EXPECT_FALSE(torch::equal(d->weight_hh, f->weight_hh));
 }
 
-TEST(Reservoir, SparseKernelMatchesDense) {
+TEST(RcReservoir, SparseKernelMatchesDense) {
   auto opts = ReservoirOptions(300, 3).topology(Topology::erdos_renyi(0.02)).spectral_radius(0.95).leak_rate(0.7).seed(9);
   Reservoir dense(ReservoirOptions(opts).kernel(RecurrentKernel::Dense));
   Reservoir sparse(ReservoirOptions(opts).kernel(RecurrentKernel::Sparse));
@@ -283,7 +286,7 @@ TEST(Reservoir, SparseKernelMatchesDense) {
 // =============================================================================================
 // readout
 
-TEST(Readout, RidgeMatchesDirectLeastSquares) {
+TEST(RcReadout, RidgeMatchesDirectLeastSquares) {
   torch::manual_seed(0);
   torch::Tensor X = torch::randn({300, 12}, torch::kFloat64);
   torch::Tensor Y = torch::mm(X, torch::randn({12, 3}, torch::kFloat64)) + 0.5 + 0.1 * torch::randn({300, 3}, torch::kFloat64);
@@ -309,7 +312,7 @@ TEST(Readout, RidgeMatchesDirectLeastSquares) {
   EXPECT_FALSE(nb->bias.defined());
 }
 
-TEST(Readout, ConjugateGradientMatchesClosedForm) {
+TEST(RcReadout, ConjugateGradientMatchesClosedForm) {
   torch::manual_seed(1);
   torch::Tensor X = torch::tanh(torch::randn({800, 60}, torch::kFloat64));
   torch::Tensor Y = torch::randn({800, 4}, torch::kFloat64);
@@ -327,7 +330,7 @@ TEST(Readout, ConjugateGradientMatchesClosedForm) {
   EXPECT_FALSE(capped->fit(X, Y).converged);
 }
 
-TEST(Readout, AccumulatingBatchesEqualsOneShot) {
+TEST(RcReadout, AccumulatingBatchesEqualsOneShot) {
   torch::manual_seed(2);
   torch::Tensor X = torch::randn({4, 250, 20});
   torch::Tensor Y = torch::randn({4, 250, 2});
@@ -348,7 +351,7 @@ TEST(Readout, AccumulatingBatchesEqualsOneShot) {
 // =============================================================================================
 // premade models
 
-TEST(ESN, PremadeModelsHaveTorchRcStructure) {
+TEST(RcEsn, PremadeModelsHaveTorchRcStructure) {
   ESNModel classic = classic_esn(30, 2, 3, ESNOptions().seed(1));
   std::vector<std::string> keys;
   for (const auto& item : tt::io::state_dict(*classic)) keys.push_back(item.key());
@@ -381,7 +384,7 @@ TEST(ESN, PremadeModelsHaveTorchRcStructure) {
   EXPECT_TRUE(torch::allclose(f, torch::tensor({{2.0, 0.25, -0.5, 0.0625, -0.25, 1.0, -1.0}})));
 }
 
-TEST(ESN, ForecastAlignment) {
+TEST(RcEsn, ForecastAlignment) {
   // A readout that reads the input part of [x, h] and adds 1: y_t = x_t + 1. The first forecast
   // step is the output at the last warm-up step (last + 1); every later step feeds the previous
   // output back (last + 1 + k).
@@ -424,7 +427,7 @@ TEST(ESN, ForecastAlignment) {
   EXPECT_THROW(headless_esn(10, 1)->forecast(warm, 3), tt::ValueError);  // output is not feedback-sized
 }
 
-TEST(ESN, TrainerStreamingEqualsOneShotFit) {
+TEST(RcEsn, TrainerStreamingEqualsOneShotFit) {
   torch::Tensor series = mg_series(900);
   ESNModel a = classic_esn(60, 1, 1, ESNOptions().seed(4).readout_alpha(1e-6));
   ESNModel b = classic_esn(60, 1, 1, ESNOptions().seed(4).readout_alpha(1e-6));
@@ -444,7 +447,7 @@ TEST(ESN, TrainerStreamingEqualsOneShotFit) {
 // A small, fast configuration of the Mackey-Glass benchmark (docs/reservoir.md justifies the
 // bound: the 500-unit configuration of examples/mackey_glass.cpp reaches ~1e-4; this 100-unit,
 // 2,000-step one reaches ~1e-3, and 1e-2 leaves an order of magnitude of margin).
-TEST(ESN, MackeyGlassOneStepNrmse) {
+TEST(RcEsn, MackeyGlassOneStepNrmse) {
   torch::Tensor series = mg_series(2601);
   ESNModel m = classic_esn(100, 1, 1,
                            ESNOptions().seed(0).spectral_radius(0.9).leak_rate(0.5).readout_alpha(1e-7)
@@ -466,7 +469,7 @@ TEST(ESN, MackeyGlassOneStepNrmse) {
 // =============================================================================================
 // save / load
 
-TEST(ESNFiles, SaveLoadWithoutStatesGivesIdenticalOutputs) {
+TEST(RcFiles, SaveLoadWithoutStatesGivesIdenticalOutputs) {
   tt_test::TempDir dir;
   torch::Tensor series = mg_series(400);
   ESNModel m = classic_esn(40, 1, 1, ESNOptions().seed(5));
@@ -497,7 +500,7 @@ TEST(ESNFiles, SaveLoadWithoutStatesGivesIdenticalOutputs) {
   EXPECT_TRUE(torch::equal(target->readout->weight, m->readout->weight));
 }
 
-TEST(ESNFiles, SaveLoadWithStatesResumesIdentically) {
+TEST(RcFiles, SaveLoadWithStatesResumesIdentically) {
   tt_test::TempDir dir;
   torch::Tensor x = torch::randn({3, 30, 2});
   ESNModel m = headless_esn(25, 2, ESNOptions().seed(6));
@@ -526,7 +529,7 @@ TEST(ESNFiles, SaveLoadWithStatesResumesIdentically) {
   EXPECT_THROW(n->set_reservoir_states(bad), tt::LoadError);
 }
 
-TEST(ESNFiles, ErrorCases) {
+TEST(RcFiles, ErrorCases) {
   tt_test::TempDir dir;
   ESNModel m = classic_esn(20, 1, 1, ESNOptions().seed(8));
   // Missing file.
@@ -551,19 +554,28 @@ TEST(ESNFiles, ErrorCases) {
   // Not a model file (a bare tensor).
   tt::io::save_tensor(dir.file("tensor.pt"), torch::zeros({2}));
   EXPECT_THROW(m->load(dir.file("tensor.pt")), tt::FileError);
-  // Reservoir states of the wrong width.
-  ESNModel other = classic_esn(20, 1, 1);
-  other->reservoir->set_state(torch::zeros({2, 20}));
-  other->save(dir.file("states.pt"), true);
-  ESNModel wrong = classic_esn(20, 1, 1);
-  EXPECT_NO_THROW(wrong->load(dir.file("states.pt"), true, true));
-  EXPECT_EQ(wrong->reservoir->get_state().sizes(), (std::vector<int64_t>{2, 20}));
+  // Reservoir states of the wrong width: an error, and nothing (weights included) is changed.
+  ESNModel other = classic_esn(20, 1, 1, ESNOptions().seed(12));
+  c10::impl::GenericDict file(c10::StringType::get(), c10::AnyType::get());
+  file.insert(std::string("state_dict"), tt::io::to_ivalue(tt::io::state_dict(*other)));
+  tt::io::TensorDict bad_states;
+  bad_states.insert("ReservoirLayer_1", torch::zeros({2, 7}));
+  file.insert(std::string("reservoir_states"), tt::io::to_ivalue(bad_states));
+  tt::io::save_pt(dir.file("bad_states.pt"), c10::IValue(file));
+  before = m->reservoir->weight_hh.clone();
+  msg = error_of<tt::LoadError>([&] { m->load(dir.file("bad_states.pt"), true, true); });
+  EXPECT_NE(msg.find("ReservoirLayer_1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("[2, 7]"), std::string::npos) << msg;
+  EXPECT_TRUE(torch::equal(before, m->reservoir->weight_hh));
+  // ... but the same file loads when the states are not requested.
+  EXPECT_NO_THROW(m->load(dir.file("bad_states.pt")));
+  EXPECT_TRUE(torch::equal(m->reservoir->weight_hh, other->reservoir->weight_hh));
 }
 
 // =============================================================================================
 // Python interop
 
-TEST(ESNFiles, PythonReadsOurFilesWithTorchRcKeys) {
+TEST(RcFiles, PythonReadsOurFilesWithTorchRcKeys) {
   if (tt_test::python().empty()) GTEST_SKIP() << "no python3 with torch";
   tt_test::TempDir dir;
   torch::Tensor series = mg_series(300);
@@ -611,7 +623,7 @@ print("OK")
   EXPECT_NE(output.find("OK"), std::string::npos) << output;
 }
 
-TEST(ESNFiles, WeLoadTorchRcStyleFilesWrittenByPython) {
+TEST(RcFiles, WeLoadTorchRcStyleFilesWrittenByPython) {
   if (tt_test::python().empty()) GTEST_SKIP() << "no python3 with torch";
   tt_test::TempDir dir;
   // What torch_rc's ESNModel.save(path, include_states=True, note="x") writes for

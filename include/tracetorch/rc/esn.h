@@ -59,6 +59,7 @@ struct ESNOptions {
   TORCH_ARG(double, readout_alpha) = 1e-6;
   TORCH_ARG(bool, readout_bias) = true;
   TORCH_ARG(Solver, readout_solver) = Solver::Cholesky;
+  // Seeds the reservoir; the readout's (untrained) initial weights use seed + 1.
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
   TORCH_ARG(RecurrentKernel, kernel) = RecurrentKernel::Auto;
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
