@@ -2,19 +2,15 @@
 
 #include <sstream>
 
+#include "text.h"
 #include "tracetorch/core/error.h"
 
 namespace tt {
 
 namespace {
 
-std::string shape_string(torch::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
+using detail::join_path;
+using detail::shape_string;
 
 // LibTorch can remove a parameter (parameters_ is protected) but not a buffer (buffers_ is
 // private), while compile / decompile must delete `raw_NAME` / `NAME` as PyTorch does so that

@@ -3,23 +3,15 @@
 #include <map>
 #include <sstream>
 
+#include "text.h"
 #include "tracetorch/core/error.h"
 
 namespace tt {
 
 namespace {
 
-std::string join_path(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
-
-std::string shape_string(torch::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
+using detail::join_path;
+using detail::shape_string;
 
 template <typename ModuleT, typename LayerT>
 void collect_layers(ModuleT& module, const std::string& path, std::vector<std::pair<std::string, LayerT*>>& out) {

@@ -3,23 +3,15 @@
 #include <map>
 #include <sstream>
 
+#include "../core/text.h"
 #include "tracetorch/core/error.h"
 
 namespace tt::io {
 
 namespace {
 
-std::string join_path(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
-
-std::string shape_string(torch::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
+using detail::join_path;
+using detail::shape_string;
 
 void collect(const torch::nn::Module& module, const std::string& path, TensorDict& out) {
   for (const auto& p : module.named_parameters(/*recurse=*/false))
