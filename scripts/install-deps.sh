@@ -7,7 +7,7 @@ packages=(
   build-essential cmake make pkg-config
   libtorch-dev
   libopenblas0-pthread   # without it LibTorch falls back to the reference BLAS (about 10x slower)
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-torch
   dataset-fashion-mnist
