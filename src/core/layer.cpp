@@ -1,6 +1,5 @@
 #include "tracetorch/core/layer.h"
 
-#include <sstream>
 
 #include "text.h"
 #include "tracetorch/core/error.h"
@@ -9,7 +8,6 @@ namespace tt {
 
 namespace {
 
-using detail::join_path;
 using detail::shape_string;
 
 // LibTorch can remove a parameter (parameters_ is protected) but not a buffer (buffers_ is

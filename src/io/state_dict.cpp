@@ -1,7 +1,6 @@
 #include "tracetorch/io/state_dict.h"
 
 #include <map>
-#include <sstream>
 
 #include "../core/text.h"
 #include "tracetorch/core/error.h"
