@@ -1,6 +1,5 @@
 #include "tracetorch/core/layer.h"
 
-
 #include "text.h"
 #include "tracetorch/core/error.h"
 
