@@ -5,6 +5,7 @@
 #include "tracetorch/core/load_report.h"
 #include "tracetorch/core/model.h"
 #include "tracetorch/core/parameter.h"
+#include "tracetorch/core/sequence.h"
 #include "tracetorch/core/sequential.h"
 #include "tracetorch/functional/quantize.h"
 #include "tracetorch/functional/tensor_fn.h"

@@ -36,6 +36,23 @@ Layer::Layer(std::string type_name, int64_t num_neurons, int64_t dim)
 }
 
 // ---------------------------------------------------------------------------------------------
+// whole sequences
+
+torch::Tensor Layer::forward_sequence(const torch::Tensor& x) {
+  if (x.dim() < 1 || x.size(0) == 0)
+    throw ValueError(type_name_ + ": forward_sequence takes a time-major input [T, ...] with T >= 1, got " +
+                     shape_string(x.sizes()));
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(static_cast<size_t>(x.size(0)));
+  for (int64_t t = 0; t < x.size(0); ++t) outputs.push_back(forward_step(x[t]));
+  return torch::stack(outputs);
+}
+
+torch::Tensor Layer::forward_step(const torch::Tensor& /*x*/) {
+  throw Error(type_name_ + " has no single-step forward(x); use its forward_sequence");
+}
+
+// ---------------------------------------------------------------------------------------------
 // states
 
 size_t Layer::register_state(const std::string& name) {

@@ -1,5 +1,6 @@
 #include "tracetorch/functional/quantize.h"
 
+#include <cmath>
 #include <cstdio>
 #include <regex>
 
@@ -53,11 +54,20 @@ std::string step_literal(double step) {
   return text;
 }
 
+// A zero, negative or non-finite step would turn every value into NaN or Inf without a word.
+double checked_step(const char* function, double step_size) {
+  if (!(step_size > 0) || !std::isfinite(step_size))
+    throw ValueError(std::string(function) + ": step_size must be a finite number > 0, got " + std::to_string(step_size));
+  return step_size;
+}
+
 }  // namespace
 
-torch::Tensor round_ste(const torch::Tensor& x, double step_size) { return RoundSTE::apply(x, step_size); }
+torch::Tensor round_ste(const torch::Tensor& x, double step_size) {
+  return RoundSTE::apply(x, checked_step("round_ste", step_size));
+}
 torch::Tensor stochastic_round_ste(const torch::Tensor& x, double step_size) {
-  return StochasticRoundSTE::apply(x, step_size);
+  return StochasticRoundSTE::apply(x, checked_step("stochastic_round_ste", step_size));
 }
 torch::Tensor probabilistic_ste(const torch::Tensor& x) { return ProbabilisticSTE::apply(x); }
 
@@ -83,10 +93,13 @@ TensorFn parse_tensor_fn(const std::string& text) {
   std::smatch m;
   if (std::regex_match(text, m, with_step)) {
     double step = 1.0;
-    if (!m[2].str().empty()) {
+    // Keep the literal alive while strtod's end pointer is read (it points into this string).
+    const std::string literal = m[2].str();
+    if (!literal.empty()) {
       char* end = nullptr;
-      step = std::strtod(m[2].str().c_str(), &end);
-      if (*end != '\0' || !(step > 0)) throw ValueError("invalid step size in '" + text + "'");
+      step = std::strtod(literal.c_str(), &end);
+      if (*end != '\0' || !(step > 0) || !std::isfinite(step))
+        throw ValueError("invalid step size '" + literal + "' in '" + text + "' (expected a finite number > 0)");
     }
     return m[1] == "round_ste" ? round_ste_fn(step) : stochastic_round_ste_fn(step);
   }

@@ -222,6 +222,13 @@ void ReservoirImpl::refresh_sparse() {
   csr_version_ = version;
 }
 
+torch::Tensor ReservoirImpl::forward_sequence(const torch::Tensor& feedback) {
+  if (!feedback.defined() || feedback.dim() != 3)
+    throw ValueError("rc.Reservoir: forward_sequence takes time-major feedback [T, B, F], got shape " +
+                     (feedback.defined() ? shape_string(feedback.sizes()) : std::string("undefined")));
+  return forward(feedback.transpose(0, 1)).transpose(0, 1);
+}
+
 torch::Tensor ReservoirImpl::forward(const torch::Tensor& feedback, const torch::Tensor& input) {
   const int64_t F = options_.feedback_size();
   if (!feedback.defined() || (feedback.dim() != 2 && feedback.dim() != 3))

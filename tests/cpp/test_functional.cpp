@@ -230,6 +230,22 @@ TEST(Quantizers, NamedFunctionsParseAndPrintLikeTheArchitectureJson) {
   EXPECT_TRUE(torch::equal(a, F::stochastic_round_ste(x, 0.5)));
   for (const std::string bad : {"round_ste(0)", "round_ste(-1.0)", "round_ste(abc)", "tanh", "round_ste", "probabilistic_ste(0.5)"})
     EXPECT_THROW(F::parse_tensor_fn(bad), tt::ValueError) << bad;
+  // A literal longer than the small-string buffer (heap-allocated): parsed from storage that outlives strtod.
+  EXPECT_EQ(F::parse_tensor_fn("round_ste(0.250000000000000000000000000000)").name, "round_ste(0.25)");
+  EXPECT_THROW(F::parse_tensor_fn("round_ste(0.2500000000000000000000000000001x)"), tt::ValueError);
+}
+
+TEST(RoundSTE, RejectsAStepThatIsNotAPositiveFiniteNumber) {
+  const auto x = torch::tensor({0.3, 0.7});
+  for (const double bad : {0.0, -0.5, std::numeric_limits<double>::infinity(), std::nan("")}) {
+    EXPECT_THROW(F::round_ste(x, bad), tt::ValueError) << bad;
+    EXPECT_THROW(F::stochastic_round_ste(x, bad), tt::ValueError) << bad;
+  }
+  try {
+    F::round_ste(x, 0.0);
+  } catch (const tt::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("step_size must be a finite number > 0, got 0"), std::string::npos) << e.what();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,15 @@ class Layer : public torch::nn::Module {
   // Used by load_states when the state is still undefined (no current shape to compare with).
   virtual std::optional<std::string> check_state_shape(size_t index, torch::IntArrayRef sizes) const;
 
+  // ---- whole sequences (time-major) ----
+  // x is [T, ...] where each x[t] is what forward() takes; returns [T, ...] and leaves the states
+  // exactly as T calls of forward() would, so step and sequence calls mix freely. The default
+  // runs forward_step() T times; layer families override it with a fused pass.
+  virtual torch::Tensor forward_sequence(const torch::Tensor& x);
+  // One timestep: the concrete layer's forward(x). The default throws tt::Error (a layer whose
+  // forward takes other arguments overrides forward_sequence instead).
+  virtual torch::Tensor forward_step(const torch::Tensor& x);
+
   // ---- constrained parameters ----
   // Names in registration order (`beta`, `threshold`, ...).
   std::vector<std::string> parameter_names() const;

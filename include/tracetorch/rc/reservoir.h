@@ -85,6 +85,10 @@ class ReservoirImpl : public Layer {
 
   // feedback [B, T, F] or [B, F]; input (driving) likewise, or undefined.
   torch::Tensor forward(const torch::Tensor& feedback, const torch::Tensor& input = {});
+  // Time-major feedback [T, B, F] (no driving input) -> states [T, B, R]; the same as forward on
+  // the batch-first transpose.
+  torch::Tensor forward_sequence(const torch::Tensor& feedback) override;
+  torch::Tensor forward_step(const torch::Tensor& feedback) override { return forward(feedback); }
 
   // torch_rc's state API. The state is [batch, reservoir_size].
   void reset_state(std::optional<int64_t> batch_size = std::nullopt);

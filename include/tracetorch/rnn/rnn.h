@@ -70,6 +70,7 @@ class SimpleRNNImpl : public RecurrentLayer {
   explicit SimpleRNNImpl(SimpleRNNOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   // Draws new initial weights (nn.Linear init) in Python's order.
   void reset_parameters();
 
@@ -88,6 +89,7 @@ class GRUImpl : public RecurrentLayer {
   explicit GRUImpl(GRUOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   void reset_parameters();
 
   torch::nn::Linear gate_layers{nullptr};
@@ -106,6 +108,7 @@ class LSTMImpl : public RecurrentLayer {
   explicit LSTMImpl(LSTMOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   void reset_parameters();
 
   torch::nn::Linear gate_layers{nullptr};

@@ -105,6 +105,7 @@ class NeuronImpl : public Layer {
 
   // One timestep: x has num_neurons entries on `dim`; the output has x's shape.
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
 
   void pretty_print(std::ostream& stream) const override;
   const NeuronOptions& options() const { return options_; }

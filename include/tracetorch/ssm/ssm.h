@@ -105,6 +105,7 @@ class S4Impl : public SSMLayer {
   explicit S4Impl(S4Options options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const S4Options& options() const { return options_; }
@@ -124,6 +125,7 @@ class S5Impl : public SSMLayer {
   explicit S5Impl(S5Options options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const S5Options& options() const { return options_; }
@@ -147,6 +149,7 @@ class S6Impl : public SSMLayer {
   explicit S6Impl(S6Options options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const S6Options& options() const { return options_; }
@@ -173,6 +176,7 @@ class MambaImpl : public SSMLayer {
   explicit MambaImpl(MambaOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const MambaOptions& options() const { return options_; }
