@@ -3,6 +3,8 @@
 # Usage: scripts/bench.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
+core=$(bash "$(dirname "$0")/openblas-coretype.sh")
+if [ -n "$core" ]; then export OPENBLAS_CORETYPE=$core; fi
 export OMP_NUM_THREADS=1
 "$build/bench/bench_streaming" --benchmark_min_time=0.5 --benchmark_format=json >"$build/bench_cpp.json"
 /usr/bin/python3 bench/python_baseline.py 1 >"$build/bench_py.jsonl"

@@ -3,6 +3,8 @@
 # new process, and show identical outputs. Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
+core=$(bash "$(dirname "$0")/openblas-coretype.sh")
+if [ -n "$core" ]; then export OPENBLAS_CORETYPE=$core; fi
 out=${TT_DEMO_DIR:-$build/demo}
 mkdir -p "$out"
 echo "== process 1: stream 50 steps, save weights + states at step 25 (into $out)"
