@@ -10,6 +10,7 @@
 #include <tracetorch/tracetorch.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -19,14 +20,19 @@ constexpr int64_t kSteps = 50;
 constexpr int64_t kSplit = 25;
 constexpr int64_t kBatch = 8;
 
+// Where Debian's dataset-fashion-mnist puts the files; $TT_FASHION_MNIST_DIR overrides it.
+std::string fashion_mnist_dir() {
+  if (const char* dir = std::getenv("TT_FASHION_MNIST_DIR")) return dir;
+  return "/usr/share/datasets/fashion-mnist";
+}
+
 torch::Tensor load_images() {
-  const std::string dir = tt::io::fashion_mnist_dir();
-  torch::Tensor images = tt::io::read_idx(dir + "/t10k-images-idx3-ubyte.gz").slice(0, 0, kBatch);
+  torch::Tensor images = tt::io::load_idx(fashion_mnist_dir() + "/t10k-images-idx3-ubyte.gz").slice(0, 0, kBatch);
   return images.reshape({kBatch, 784}).to(torch::kFloat32).div(255.0);
 }
 
 torch::Tensor load_labels() {
-  return tt::io::read_idx(tt::io::fashion_mnist_dir() + "/t10k-labels-idx1-ubyte.gz").slice(0, 0, kBatch).to(torch::kLong);
+  return tt::io::load_idx(fashion_mnist_dir() + "/t10k-labels-idx1-ubyte.gz").slice(0, 0, kBatch).to(torch::kLong);
 }
 
 tt::Sequential build_network() {
@@ -42,14 +48,14 @@ int run(const std::string& dir) {
   for (int64_t t = 0; t < kSteps; ++t) {
     if (t == kSplit) {
       tt::arch::save(*net, dir + "/arch.json");
-      tt::io::save_state_dict(*net, dir + "/weights.pt");
-      tt::save_states_file(*net, dir + "/states_step25.pt");
+      tt::save_state_dict(*net, dir + "/weights.pt");
+      tt::save_states(*net, dir + "/states_step25.pt");
       std::printf("step %2lld: saved arch.json, weights.pt, states_step25.pt (%zu states)\n",
                   static_cast<long long>(t), tt::save_states(*net).size());
     }
     outputs.push_back(net->forward(x));
   }
-  tt::io::save_tensor(dir + "/outputs_reference.pt", torch::stack(outputs));
+  tt::io::save_tensor(torch::stack(outputs), dir + "/outputs_reference.pt");
   const torch::Tensor predicted = outputs.back().argmax(-1);
   std::printf("ran %lld steps on %lld images; membrane argmax at the last step:", static_cast<long long>(kSteps),
               static_cast<long long>(kBatch));
@@ -60,8 +66,8 @@ int run(const std::string& dir) {
 
 int resume(const std::string& dir) {
   tt::Sequential net = tt::arch::load(dir + "/arch.json");
-  tt::io::load_state_dict(*net, dir + "/weights.pt");
-  const tt::LoadReport report = tt::load_states_file(*net, dir + "/states_step25.pt");
+  tt::load_state_dict(*net, dir + "/weights.pt");
+  const tt::LoadReport report = tt::load_states(*net, dir + "/states_step25.pt");
   std::printf("restored in a new process: %s\n", report.summary().c_str());
   const torch::Tensor x = load_images();
   const torch::Tensor labels = load_labels();

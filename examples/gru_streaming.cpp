@@ -8,7 +8,7 @@
 
 #include "tracetorch/core/model.h"
 #include "tracetorch/core/sequential.h"
-#include "tracetorch/io/state_dict.h"
+#include "tracetorch/core/state_dict.h"
 #include "tracetorch/rnn/rnn.h"
 
 tt::Sequential build_model() {
@@ -26,8 +26,8 @@ int main() {
   // 1. Stream the first half, then save weights and hidden states ("1.H", shape [1, 6]).
   tt::Sequential model = build_model();
   for (int64_t t = 0; t < split; ++t) model->forward(inputs[t]);
-  tt::io::save_state_dict(*model, dir + "/weights.pt");
-  tt::save_states_file(*model, dir + "/states.pt");
+  tt::save_state_dict(*model, dir + "/weights.pt");
+  tt::save_states(*model, dir + "/states.pt");
 
   // 2. Keep streaming with the original model.
   std::vector<torch::Tensor> original;
@@ -36,8 +36,8 @@ int main() {
   // 3. Elsewhere (another process, later): build, load weights and states, continue.
   torch::manual_seed(123);  // different random weights, overwritten by the load
   tt::Sequential restored = build_model();
-  tt::io::load_state_dict(*restored, dir + "/weights.pt");
-  tt::load_states_file(*restored, dir + "/states.pt");
+  tt::load_state_dict(*restored, dir + "/weights.pt");
+  tt::load_states(*restored, dir + "/states.pt");
 
   std::printf("step  original              restored              identical\n");
   bool all_same = true;

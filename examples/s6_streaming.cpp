@@ -8,7 +8,7 @@
 
 #include "tracetorch/core/model.h"
 #include "tracetorch/core/sequential.h"
-#include "tracetorch/io/state_dict.h"
+#include "tracetorch/core/state_dict.h"
 #include "tracetorch/ssm/ssm.h"
 
 tt::Sequential build_model() {
@@ -30,8 +30,8 @@ int main() {
   for (int64_t t = 0; t < split; ++t) model->forward(inputs[t]);
   for (const auto& item : tt::save_states(*model))
     std::printf("state %s: %s\n", item.key().c_str(), c10::str(item.value().sizes()).c_str());
-  tt::io::save_state_dict(*model, dir + "/weights.pt");
-  tt::save_states_file(*model, dir + "/states.pt");
+  tt::save_state_dict(*model, dir + "/weights.pt");
+  tt::save_states(*model, dir + "/states.pt");
 
   // 2. Keep streaming with the original model.
   std::vector<torch::Tensor> original;
@@ -40,8 +40,8 @@ int main() {
   // 3. Elsewhere (another process, later): build, load weights and states, continue.
   torch::manual_seed(123);  // different random weights, overwritten by the load
   tt::Sequential restored = build_model();
-  tt::io::load_state_dict(*restored, dir + "/weights.pt");
-  tt::load_states_file(*restored, dir + "/states.pt");
+  tt::load_state_dict(*restored, dir + "/weights.pt");
+  tt::load_states(*restored, dir + "/states.pt");
 
   std::printf("step  original (batch 0, 1)  restored (batch 0, 1)  identical\n");
   bool all_same = true;

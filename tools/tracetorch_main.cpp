@@ -28,11 +28,11 @@ struct RunArgs {
 void load_weights(torch::nn::Module& model, const std::string& path) {
   tt::io::TensorDict dict = tt::io::load_tensor_dict(path);
   try {
-    tt::io::load_state_dict(model, dict);
+    tt::load_state_dict(model, dict);
   } catch (const tt::LoadError& first) {
     tt::compile(model);
     try {
-      tt::io::load_state_dict(model, dict);
+      tt::load_state_dict(model, dict);
     } catch (const tt::LoadError&) {
       tt::decompile(model);
       throw tt::LoadError(path + ": " + first.what());
@@ -48,12 +48,12 @@ int run(const RunArgs& a) {
   model->to(device);
   if (a.compile) tt::compile(*model);
   if (a.decompile) tt::decompile(*model);
-  if (!a.save_weights.empty()) tt::io::save_state_dict(*model, a.save_weights);
+  if (!a.save_weights.empty()) tt::save_state_dict(*model, a.save_weights);
 
   tt::zero_states(*model);
-  if (!a.states.empty()) tt::load_states_file(*model, a.states, /*strict=*/true, device);
+  if (!a.states.empty()) tt::load_states(*model, a.states, tt::LoadOptions().map_location(device));
 
-  const torch::Tensor inputs = tt::io::load_tensor(a.inputs, device);
+  const torch::Tensor inputs = tt::io::load_tensor(a.inputs, tt::LoadOptions().map_location(device));
   if (inputs.dim() < 1) throw tt::Error(a.inputs + ": inputs must be time-major [T, ...], got a 0-d tensor");
   if (a.seed) torch::manual_seed(*a.seed);
 
@@ -64,12 +64,10 @@ int run(const RunArgs& a) {
   for (int64_t t = 0; t < inputs.size(0); ++t) outputs.push_back(model->forward(inputs[t]));
   if (!a.outputs.empty()) {
     torch::Tensor stacked = outputs.empty() ? torch::empty({0}) : torch::stack(outputs).cpu();
-    tt::io::save_tensor(a.outputs, stacked);
+    tt::io::save_tensor(stacked, a.outputs);
   }
   if (!a.save_states.empty()) {
-    tt::SaveStatesOptions options;
-    options.python_aliases = a.python_aliases;
-    tt::save_states_file(*model, a.save_states, options);
+    tt::save_states(*model, a.save_states, tt::SaveStatesOptions().python_aliases(a.python_aliases));
   }
   return 0;
 }

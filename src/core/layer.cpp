@@ -27,12 +27,33 @@ void erase_buffer(torch::nn::Module& module, const std::string& name) {
   (module.*member_pointer(ModuleBuffers{})).erase(name);
 }
 
+// Module::children_ is private too; reset() must be able to register children again.
+struct ModuleChildren {
+  using type = torch::OrderedDict<std::string, std::shared_ptr<torch::nn::Module>> torch::nn::Module::*;
+  friend type member_pointer(ModuleChildren);
+};
+template struct PrivateMember<ModuleChildren, &torch::nn::Module::children_>;
+
 }  // namespace
 
 Layer::Layer(std::string type_name, int64_t num_neurons, int64_t dim)
-    : torch::nn::Module(type_name), type_name_(std::move(type_name)), num_neurons_(num_neurons), dim_(dim) {
+    : torch::nn::Module(type_name),
+      type_name_(std::move(type_name)),
+      num_neurons_(num_neurons),
+      dim_(dim),
+      input_features_(num_neurons) {
   if (num_neurons <= 0)
     throw ValueError(type_name_ + ": num_neurons must be positive, got " + std::to_string(num_neurons));
+}
+
+void Layer::begin_reset() {
+  parameters_.clear();
+  (this->*member_pointer(ModuleBuffers{})).clear();
+  (this->*member_pointer(ModuleChildren{})).clear();
+  state_names_.clear();
+  states_.clear();
+  constrained_.clear();
+  compiled_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,7 +124,31 @@ std::vector<int64_t> Layer::initial_state_shape(size_t /*index*/, const torch::T
   return shape;
 }
 
+std::string Layer::describe() const { return type_name_ + "(" + std::to_string(num_neurons_) + ")"; }
+
+void Layer::validate_input(const torch::Tensor& x) const {
+  if (!x.defined()) throw ValueError(describe() + ": the input is an undefined tensor");
+  const int64_t d = resolve_dim(x.dim());
+  if (input_features_ >= 0 && x.size(d) != input_features_)
+    throw ValueError(describe() + ": expected " + std::to_string(input_features_) + " features on axis " +
+                     std::to_string(dim_) + ", got an input of shape " + shape_string(x.sizes()));
+  // Every axis of the input but `dim` is a batch axis that the states share (allocation-free:
+  // this runs on every step). Python broadcasts a batch-1 state instead (Quirk Q14); we refuse.
+  for (size_t i = 0; i < states_.size(); ++i) {
+    const torch::Tensor& s = states_[i];
+    if (!s.defined()) continue;
+    bool fits = s.dim() >= x.dim();
+    for (int64_t a = 0; fits && a < x.dim(); ++a) fits = a == d || s.size(a) == x.size(a);
+    if (!fits)
+      throw ValueError(describe() + ": state '" + state_names_[i] + "' has shape " + shape_string(s.sizes()) +
+                       ", which does not fit an input of shape " + shape_string(x.sizes()) +
+                       " (the batch shape changed?); call zero_states() before changing the batch size, or load "
+                       "states of the matching shape");
+  }
+}
+
 void Layer::ensure_states(const torch::Tensor& x) {
+  validate_input(x);
   for (size_t i = 0; i < states_.size(); ++i) {
     if (!states_[i].defined()) states_[i] = torch::zeros(initial_state_shape(i, x), x.options());
   }

@@ -1,12 +1,10 @@
 #include "tracetorch/core/load_report.h"
 
+#include "text.h"
+
 namespace tt {
 
-std::string join_keys(const std::vector<std::string>& keys) {
-  std::string out = "[";
-  for (size_t i = 0; i < keys.size(); ++i) out += (i ? ", " : "") + keys[i];
-  return out + "]";
-}
+using detail::join_keys;
 
 std::string LoadReport::summary(const std::string& what) const {
   std::string out = "Loaded " + std::to_string(loaded.size()) + " " + what;

@@ -10,6 +10,7 @@ namespace tt {
 
 namespace {
 
+using detail::join_keys;
 using detail::join_path;
 using detail::shape_string;
 
@@ -80,8 +81,13 @@ void compile(torch::nn::Module& root) {
   for (auto& [path, layer] : named_layers(root)) layer->compile();
 }
 
+void set_exact(torch::nn::Module& root, bool exact) {
+  for (auto& [path, layer] : named_layers(root)) layer->set_exact(exact);
+}
+
 void decompile(torch::nn::Module& root) {
-  // Transactional across layers: check every layer can decompile before changing any.
+  // All or nothing across layers: when a layer cannot decompile, the ones already decompiled are
+  // compiled again, so that no tree is left half compiled.
   auto layers = named_layers(root);
   std::vector<Layer*> done;
   try {
@@ -118,7 +124,7 @@ io::TensorDict save_states(const torch::nn::Module& root, const SaveStatesOption
       const torch::Tensor& value = layer->state(name);
       if (!value.defined()) continue;
       torch::Tensor copy = value.detach().clone();
-      if (options.python_aliases) {
+      if (options.python_aliases()) {
         for (const auto& spelling : python_path_spellings(path)) put(out, join_path(spelling, name), copy);
       } else {
         put(out, join_path(path, name), copy);
@@ -128,16 +134,17 @@ io::TensorDict save_states(const torch::nn::Module& root, const SaveStatesOption
   return out;
 }
 
-LoadReport load_states(torch::nn::Module& root, const io::TensorDict& states, bool strict,
-                       std::optional<torch::Device> device) {
+LoadReport load_states(torch::nn::Module& root, const io::TensorDict& states, const LoadOptions& options) {
   LoadReport report;
-  std::vector<std::string> errors;
+  detail::ProblemList errors;
 
   // Fold the input onto canonical keys; alias spellings must agree with the canonical value.
   std::map<std::string, torch::Tensor> provided;
   std::vector<std::string> provided_order;
+  const std::string& prefix = options.strip_prefix();
   for (const auto& item : states) {
-    const std::string canonical = canonical_state_key(item.key());
+    const bool prefixed = !prefix.empty() && item.key().compare(0, prefix.size(), prefix) == 0;
+    const std::string canonical = canonical_state_key(prefixed ? item.key().substr(prefix.size()) : item.key());
     if (canonical != item.key()) report.aliases.push_back(item.key());
     auto found = provided.find(canonical);
     if (found == provided.end()) {
@@ -145,7 +152,7 @@ LoadReport load_states(torch::nn::Module& root, const io::TensorDict& states, bo
       provided_order.push_back(canonical);
     } else if (!found->second.sizes().equals(item.value().sizes()) ||
                !torch::equal(found->second.to(item.value().device()), item.value())) {
-      errors.push_back("alias key " + item.key() + " disagrees with " + canonical);
+      errors.add("alias key " + item.key() + " disagrees with " + canonical);
     }
   }
 
@@ -172,10 +179,10 @@ LoadReport load_states(torch::nn::Module& root, const io::TensorDict& states, bo
       const torch::Tensor& current = layer->state(names[i]);
       if (current.defined()) {
         if (!current.sizes().equals(incoming.sizes()))
-          errors.push_back("Shape mismatch for " + key + ": expected " + shape_string(current.sizes()) + ", got " +
+          errors.add("Shape mismatch for " + key + ": expected " + shape_string(current.sizes()) + ", got " +
                            shape_string(incoming.sizes()));
       } else if (auto problem = layer->check_state_shape(i, incoming.sizes())) {
-        errors.push_back("Shape mismatch for " + key + ": " + *problem);
+        errors.add("Shape mismatch for " + key + ": " + *problem);
       }
       targets.push_back({key, layer, names[i], i, incoming});
     }
@@ -183,20 +190,17 @@ LoadReport load_states(torch::nn::Module& root, const io::TensorDict& states, bo
   for (const auto& key : provided_order)
     if (!expected.count(key)) report.unexpected.push_back(key);
 
-  if (strict && !report.missing.empty()) errors.push_back("Missing states for: " + join_keys(report.missing));
-  if (strict && !report.unexpected.empty()) errors.push_back("Unexpected states: " + join_keys(report.unexpected));
-  if (!errors.empty()) {
-    std::string message = "load_states failed, nothing was changed: ";
-    for (size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
-    throw LoadError(message);
-  }
+  if (options.strict() && !report.missing.empty()) errors.add("Missing states for: " + join_keys(report.missing));
+  if (options.strict() && !report.unexpected.empty()) errors.add("Unexpected states: " + join_keys(report.unexpected));
+  errors.throw_if_any("load_states");
 
   // Resolve devices before the first assignment so that a failing move changes nothing.
   std::vector<torch::Tensor> moved;
   moved.reserve(targets.size());
   for (const auto& t : targets) {
-    torch::optional<torch::Device> target_device = device ? torch::optional<torch::Device>(*device) : module_device(*t.layer);
-    moved.push_back(target_device ? t.value.to(*target_device) : t.value);
+    const auto& map_location = options.map_location();
+    torch::optional<torch::Device> target_device = map_location ? torch::optional<torch::Device>(*map_location) : module_device(*t.layer);
+    moved.push_back(target_device ? detail::to_device(t.value, *target_device, t.key, "load_states") : t.value);
   }
   for (size_t i = 0; i < targets.size(); ++i) {
     targets[i].layer->set_state(targets[i].name, moved[i]);
@@ -205,26 +209,17 @@ LoadReport load_states(torch::nn::Module& root, const io::TensorDict& states, bo
   return report;
 }
 
-void save_states_file(const torch::nn::Module& root, const std::string& path, const SaveStatesOptions& options) {
-  io::save_tensor_dict(path, save_states(root, options));
+void save_states(const torch::nn::Module& root, const std::string& path, const SaveStatesOptions& options) {
+  io::save_tensor_dict(save_states(root, options), path);
 }
 
-LoadReport load_states_file(torch::nn::Module& root, const std::string& path, bool strict,
-                            std::optional<torch::Device> device) {
-  io::TensorDict states = io::load_tensor_dict(path, std::nullopt);
+LoadReport load_states(torch::nn::Module& root, const std::string& path, const LoadOptions& options) {
+  io::TensorDict states = io::load_tensor_dict(path, options);
   try {
-    return load_states(root, states, strict, device);
+    return load_states(root, states, options);
   } catch (const LoadError& e) {
     throw LoadError(path + ": " + e.what());
   }
-}
-
-void Model::save_states(const std::string& path, const SaveStatesOptions& options) const {
-  save_states_file(*this, path, options);
-}
-
-LoadReport Model::load_states(const std::string& path, bool strict, std::optional<torch::Device> device) {
-  return load_states_file(*this, path, strict, device);
 }
 
 }  // namespace tt

@@ -1,4 +1,4 @@
-#include "tracetorch/io/arch.h"
+#include "tracetorch/core/arch.h"
 
 #include <fstream>
 #include <sstream>
@@ -280,7 +280,7 @@ json to_json(const torch::nn::Module& root, const Registry& registry) {
 }
 
 void save(const torch::nn::Module& root, const std::string& path, const Registry& registry) {
-  io::write_file_atomic(path, to_json(root, registry).dump(1) + "\n");
+  io::write_file_atomic(to_json(root, registry).dump(1) + "\n", path);
 }
 
 }  // namespace tt::arch

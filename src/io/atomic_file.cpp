@@ -45,7 +45,7 @@ struct TempFile {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+void write_file_atomic(const std::string& bytes, const std::string& path) {
   namespace fs = std::filesystem;
   if (path.empty()) throw tt::FileError("cannot write a file with an empty path");
   const fs::path target(path);

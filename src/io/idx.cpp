@@ -41,7 +41,7 @@ uint32_t big_endian_u32(const std::string& data, size_t offset) {
 
 }  // namespace
 
-torch::Tensor read_idx(const std::string& path) {
+torch::Tensor load_idx(const std::string& path) {
   const std::string data = read_all(path);
   if (data.size() < 4 || data[0] != 0 || data[1] != 0)
     throw FileError(path + ": not an IDX file (bad magic number)");
@@ -77,11 +77,6 @@ torch::Tensor read_idx(const std::string& path) {
     for (size_t b = 0; b < element_size; ++b)
       dst[i * element_size + b] = static_cast<uint8_t>(data[header + i * element_size + (element_size - 1 - b)]);
   return out;
-}
-
-std::string fashion_mnist_dir() {
-  if (const char* dir = std::getenv("TT_FASHION_MNIST_DIR")) return dir;
-  return "/usr/share/datasets/fashion-mnist";
 }
 
 }  // namespace tt::io

@@ -180,7 +180,7 @@ std::string save_bytes(const c10::IValue& value, const std::string& what) {
 
 }  // namespace
 
-c10::IValue load_pt(const std::string& path, std::optional<torch::Device> map_location) {
+c10::IValue load_pt(const std::string& path, const LoadOptions& options) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) throw tt::FileError(path + ": no such file");
@@ -195,33 +195,33 @@ c10::IValue load_pt(const std::string& path, std::optional<torch::Device> map_lo
     throw tt::FileError(path + ": cannot stat: " + std::strerror(err));
   }
   auto adapter = std::make_shared<FileReadAdapter>(fd, static_cast<uint64_t>(st.st_size));
-  return load_archive(adapter, path, map_location);
+  return load_archive(adapter, path, options.map_location());
 }
 
-c10::IValue load_pt_bytes(const std::string& bytes, const std::string& what, std::optional<torch::Device> map_location) {
-  return load_archive(std::make_shared<StringReadAdapter>(bytes), what, map_location);
+c10::IValue load_pt_bytes(const std::string& bytes, const std::string& what, const LoadOptions& options) {
+  return load_archive(std::make_shared<StringReadAdapter>(bytes), what, options.map_location());
 }
 
-void save_pt(const std::string& path, const c10::IValue& value) { write_file_atomic(path, save_bytes(value, path)); }
+void save_pt(const c10::IValue& value, const std::string& path) { write_file_atomic(save_bytes(value, path), path); }
 
 std::string save_pt_bytes(const c10::IValue& value) { return save_bytes(value, "save_pt_bytes"); }
 
-torch::Tensor load_tensor(const std::string& path, std::optional<torch::Device> map_location) {
-  c10::IValue v = load_pt(path, map_location);
+torch::Tensor load_tensor(const std::string& path, const LoadOptions& options) {
+  c10::IValue v = load_pt(path, options);
   if (!v.isTensor()) throw tt::FileError(path + ": expected a tensor at the top level, found " + describe(v));
   return v.toTensor();
 }
 
-void save_tensor(const std::string& path, const torch::Tensor& tensor) {
+void save_tensor(const torch::Tensor& tensor, const std::string& path) {
   if (!tensor.defined()) throw tt::FileError(path + ": cannot save an undefined tensor");
-  save_pt(path, c10::IValue(tensor));
+  save_pt(c10::IValue(tensor), path);
 }
 
-TensorDict load_tensor_dict(const std::string& path, std::optional<torch::Device> map_location) {
-  return to_tensor_dict(load_pt(path, map_location), path);
+TensorDict load_tensor_dict(const std::string& path, const LoadOptions& options) {
+  return to_tensor_dict(load_pt(path, options), path);
 }
 
-void save_tensor_dict(const std::string& path, const TensorDict& dict) { save_pt(path, to_ivalue(dict)); }
+void save_tensor_dict(const TensorDict& dict, const std::string& path) { save_pt(to_ivalue(dict), path); }
 
 c10::IValue to_ivalue(const TensorDict& dict) {
   c10::Dict<std::string, at::Tensor> out;

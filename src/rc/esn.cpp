@@ -3,20 +3,16 @@
 #include <map>
 #include <sstream>
 
+#include "core/text.h"
 #include "tracetorch/core/error.h"
-#include "tracetorch/io/state_dict.h"
+#include "tracetorch/core/state_dict.h"
 
 namespace tt::rc {
 
 namespace {
 
-std::string shape_string(torch::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
+using detail::shape_string;
+using detail::join_keys;
 
 std::vector<std::pair<std::string, ReservoirImpl*>> reservoirs_of(torch::nn::Module& root) {
   std::vector<std::pair<std::string, ReservoirImpl*>> out;
@@ -207,12 +203,12 @@ torch::Tensor ESNModelImpl::forecast(const torch::Tensor& warmup_inputs, int64_t
 
 void ESNModelImpl::save(const std::string& path, bool include_states) const {
   io::TensorDict params;
-  for (const auto& item : io::state_dict(*this)) params.insert(item.key(), item.value().detach());
+  for (const auto& item : tt::state_dict(*this)) params.insert(item.key(), item.value().detach());
   c10::impl::GenericDict top(c10::StringType::get(), c10::AnyType::get());
   top.insert(std::string("state_dict"), io::to_ivalue(params));
   top.insert(std::string("metadata"), c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()));
   if (include_states) top.insert(std::string("reservoir_states"), io::to_ivalue(get_reservoir_states()));
-  io::save_pt(path, c10::IValue(top));
+  io::save_pt(c10::IValue(top), path);
 }
 
 LoadReport ESNModelImpl::load(const std::string& path, bool strict, bool load_states) {
@@ -239,9 +235,7 @@ LoadReport ESNModelImpl::load(const std::string& path, bool strict, bool load_st
 
   LoadReport report;
   try {
-    io::StateDictOptions opts;
-    opts.strict = strict;
-    report = io::load_state_dict(*this, params, opts);
+    report = tt::load_state_dict(*this, params, LoadOptions().strict(strict));
   } catch (const LoadError& e) {
     throw LoadError(path + ": " + e.what());
   }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/text.h"
 #include "tracetorch/core/error.h"
 #include "tracetorch/rc/init.h"
 
@@ -10,13 +11,7 @@ namespace tt::rc {
 
 namespace {
 
-std::string shape_string(torch::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
+using detail::shape_string;
 
 // A + alpha on the first `regularised` diagonal entries (a copy).
 torch::Tensor regularise(const torch::Tensor& A, double alpha, int64_t regularised) {

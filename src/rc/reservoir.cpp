@@ -4,19 +4,14 @@
 
 #include <sstream>
 
+#include "core/text.h"
 #include "tracetorch/core/error.h"
 
 namespace tt::rc {
 
 namespace {
 
-std::string shape_string(torch::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
-  out << "]";
-  return out.str();
-}
+using detail::shape_string;
 
 // pre[b, i] = drive[b, i] + sum_k values[k] * h[b, cols[k]] over row i's entries.
 template <typename T>
@@ -88,6 +83,7 @@ std::string to_string(Activation activation) {
 
 ReservoirImpl::ReservoirImpl(ReservoirOptions options)
     : Layer("rc.Reservoir", options.reservoir_size(), -1), options_(std::move(options)) {
+  expect_input_features(-1);  // forward checks the feedback and driving sizes itself
   if (options_.feedback_size() < 0)
     throw ValueError("rc.Reservoir: feedback_size must be non-negative, got " + std::to_string(options_.feedback_size()));
   if (options_.input_size() && *options_.input_size() < 0)

@@ -1,4 +1,4 @@
-#include "tracetorch/io/arch.h"
+#include "tracetorch/core/arch.h"
 #include "tracetorch/rnn/rnn.h"
 
 namespace tt::arch {

@@ -20,6 +20,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer) {
 
 RecurrentLayer::RecurrentLayer(const std::string& type_name, RNNOptions options)
     : Layer(type_name, options.out_features(), options.dim()), options_(options) {
+  expect_input_features(options_.in_features());
   if (options_.in_features() <= 0)
     throw ValueError(type_name + ": in_features must be positive, got " + std::to_string(options_.in_features()));
 }

@@ -1,5 +1,5 @@
 #include "tracetorch/core/error.h"
-#include "tracetorch/io/arch.h"
+#include "tracetorch/core/arch.h"
 #include "tracetorch/snn/presets.h"
 
 namespace tt::arch {

@@ -104,7 +104,12 @@ std::vector<std::string> neuron_states(const NeuronOptions& o) {
 // construction
 
 NeuronImpl::NeuronImpl(NeuronOptions options)
-    : Layer("snn." + options.class_name(), options.num_neurons(), options.dim()), options_(std::move(options)) {
+    : Cloneable("snn." + options.class_name(), options.num_neurons(), options.dim()), options_(std::move(options)) {
+  reset();
+}
+
+void NeuronImpl::reset() {
+  begin_reset();
   const auto specs = neuron_parameters(options_);
   std::set<std::string> known;
   for (const auto& spec : specs) known.insert(spec.name);
@@ -159,10 +164,9 @@ void NeuronImpl::pretty_print(std::ostream& stream) const {
 
 torch::Tensor NeuronImpl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
-  const int64_t d = resolve_dim(x_in.dim());
-  const bool moved = d != x_in.dim() - 1;
-  auto work = [&](const torch::Tensor& t) { return moved ? t.movedim(d, -1) : t; };
-  auto store = [&](int index, const torch::Tensor& t) { state_at(index) = moved ? t.movedim(-1, d) : t; };
+  const FeatureAxis axis = feature_axis(x_in);
+  auto work = [&](const torch::Tensor& t) { return axis.in(t); };
+  auto store = [&](int index, const torch::Tensor& t) { state_at(index) = axis.out(t); };
   auto param = [&](int index) { return constrained(static_cast<size_t>(index)); };
   const bool dual = options_.dual();
 
@@ -238,7 +242,7 @@ torch::Tensor NeuronImpl::forward(const torch::Tensor& x_in) {
     store(mem_.pos, mem_pos);
     if (dual) {
       store(mem_.neg, mem_neg);
-      return moved ? membrane.movedim(-1, d) : membrane;
+      return axis.out(membrane);
     }
     return state_at(mem_.pos);  // the state itself, as in Python (Quirk Q16)
   }
@@ -276,7 +280,7 @@ torch::Tensor NeuronImpl::forward(const torch::Tensor& x_in) {
   }
   store(mem_.pos, mem_pos);
   if (dual) store(mem_.neg, mem_neg);
-  if (moved) out = out.movedim(-1, d);
+  out = axis.out(out);
   if (options_.recurrent()) state_at(prev_output_) = out;
   return out;
 }

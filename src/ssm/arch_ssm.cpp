@@ -1,4 +1,4 @@
-#include "tracetorch/io/arch.h"
+#include "tracetorch/core/arch.h"
 #include "tracetorch/ssm/ssm.h"
 
 namespace tt::arch {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/text.h"
 #include "tracetorch/core/error.h"
 
 // Every equation below keeps the op order and association of spec section 7 (and therefore of
@@ -12,7 +13,7 @@ namespace tt::ssm {
 
 namespace {
 
-std::string shape_string(torch::IntArrayRef sizes) { return c10::str(sizes); }
+using detail::shape_string;
 
 // log(1), log(2), ..., log(d): the diagonal of A is -(1 .. d) at initialisation.
 torch::Tensor log_arange(int64_t d_state) { return torch::log(torch::arange(1, d_state + 1, torch::kFloat32)); }

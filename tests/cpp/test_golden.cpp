@@ -109,8 +109,8 @@ TEST_P(Golden, MidStatesAndResume) {
   const torch::Tensor inputs = tt::io::load_tensor(dir_ + "inputs.pt");
   const torch::Tensor outputs = tt::io::load_tensor(dir_ + "outputs.pt");
   const int64_t split = spec_["split_step"].get<int64_t>();
-  tt::io::save_tensor(tmp_.file("first.pt"), inputs.slice(0, 0, split));
-  tt::io::save_tensor(tmp_.file("second.pt"), inputs.slice(0, split));
+  tt::io::save_tensor(inputs.slice(0, 0, split), tmp_.file("first.pt"));
+  tt::io::save_tensor(inputs.slice(0, split), tmp_.file("second.pt"));
 
   run("--weights " + dir_ + "weights.pt --inputs " + tmp_.file("first.pt") + " --save-states " + tmp_.file("mid.pt"));
   expect_states(tmp_.file("mid.pt"), dir_ + "states_mid.pt");

@@ -96,7 +96,7 @@ TEST(Layer, TernaryScaledOutputUsesBothThresholdsAndScales) {
 TEST(Layer, ConstrainedParametersAreStoredRawWithPythonKeysAndOrder) {
   // Spec 2.3 example: RLIB(3, learn_gamma=False, bias_rank=0, threshold=tensor(0.7)).
   tt::snn::RLIB layer(tt::snn::RLIBOptions(3).learn_gamma(false).bias_rank(0).threshold(torch::tensor(0.7)));
-  const auto sd = tt::io::state_dict(*layer);
+  const auto sd = tt::state_dict(*layer);
   EXPECT_EQ(keys(sd), (std::vector<std::string>{"raw_beta", "raw_threshold", "raw_bias", "raw_rec_weight", "raw_gamma"}));
   EXPECT_EQ(sd["raw_threshold"].dim(), 0);
   EXPECT_EQ(sd["raw_bias"].dim(), 0);
@@ -113,9 +113,9 @@ TEST(Layer, ConstrainedParametersAreStoredRawWithPythonKeysAndOrder) {
 
 TEST(Layer, TensorArgumentsKeepTheirRankAndDtype) {
   tt::snn::LI a(tt::snn::LIOptions(3).beta(torch::tensor(0.5)).beta_rank(1));
-  EXPECT_EQ(tt::io::state_dict(*a)["raw_beta"].dim(), 0);
+  EXPECT_EQ(tt::state_dict(*a)["raw_beta"].dim(), 0);
   tt::snn::LI b(tt::snn::LIOptions(3).beta(torch::full({3}, 0.5, torch::kFloat64)));
-  EXPECT_EQ(tt::io::state_dict(*b)["raw_beta"].dtype(), torch::kFloat64);
+  EXPECT_EQ(tt::state_dict(*b)["raw_beta"].dtype(), torch::kFloat64);
 }
 
 TEST(Layer, InvalidArgumentsRaiseErrorsNamingTheParameter) {
@@ -148,11 +148,11 @@ TEST(Layer, CompileSwapsRawParametersForActivatedBuffersAndDecompileRestoresThem
   const auto x = torch::randn({5, 2, 3});
   std::vector<torch::Tensor> eager;
   for (int t = 0; t < 5; ++t) eager.push_back(layer(x[t]));
-  const auto before = tt::io::state_dict(*layer);
+  const auto before = tt::state_dict(*layer);
 
   layer->compile();
   EXPECT_TRUE(layer->is_compiled());
-  const auto compiled = tt::io::state_dict(*layer);
+  const auto compiled = tt::state_dict(*layer);
   EXPECT_EQ(keys(compiled), (std::vector<std::string>{"beta", "gamma", "threshold", "bias", "rec_weight"}));
   EXPECT_TRUE(layer->parameters().empty());
   EXPECT_NEAR(compiled["beta"][0].item<float>(), 0.7f, 2e-6);
@@ -162,7 +162,7 @@ TEST(Layer, CompileSwapsRawParametersForActivatedBuffersAndDecompileRestoresThem
 
   layer->decompile();
   EXPECT_FALSE(layer->is_compiled());
-  const auto after = tt::io::state_dict(*layer);
+  const auto after = tt::state_dict(*layer);
   EXPECT_EQ(keys(after), keys(before));
   for (const auto& item : before) EXPECT_TRUE(torch::allclose(after[item.key()], item.value(), 0, 2e-6)) << item.key();
   EXPECT_TRUE(layer->named_parameters()["raw_beta"].requires_grad());

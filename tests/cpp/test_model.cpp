@@ -76,7 +76,7 @@ TEST(Model, ResumingFromSavedStatesGivesIdenticalOutputs) {
     expected.push_back(a->forward(x[t]));
   }
   Net b;
-  tt::io::load_state_dict(*b, tt::io::state_dict(*a));
+  tt::load_state_dict(*b, tt::state_dict(*a));
   const auto report = b->load_states(mid);
   EXPECT_EQ(report.loaded.size(), 9u);
   for (int t = 5; t < 10; ++t) EXPECT_TRUE(torch::equal(b->forward(x[t]), expected[t])) << t;
@@ -105,7 +105,7 @@ TEST(Model, UndefinedStatesStillRejectAWrongFeatureSize) {
   tt::io::TensorDict states;
   states.insert("readout.mem", torch::zeros({2, 5}));
   try {
-    net->load_states(states, /*strict=*/false);
+    net->load_states(states, tt::LoadOptions().strict(false));
     FAIL();
   } catch (const tt::LoadError& e) {
     EXPECT_NE(std::string(e.what()).find("readout.mem"), std::string::npos) << e.what();
@@ -131,7 +131,7 @@ TEST(Model, StrictLoadingListsEveryMissingAndUnexpectedKey) {
     EXPECT_NE(msg.find("Unexpected states: [bogus.mem]"), std::string::npos) << msg;
   }
   net->zero_states();
-  const auto report = net->load_states(partial, /*strict=*/false);
+  const auto report = net->load_states(partial, tt::LoadOptions().strict(false));
   EXPECT_EQ(report.missing, (std::vector<std::string>{"net.1.mem", "readout.rec"}));
   EXPECT_EQ(report.unexpected, (std::vector<std::string>{"bogus.mem"}));
   EXPECT_EQ(report.loaded.size(), 7u);
@@ -143,7 +143,7 @@ TEST(Model, PythonAliasKeysAreAcceptedAndCrossChecked) {
   Net net;
   net->forward(torch::randn({2, 3}));
   tt::SaveStatesOptions with_aliases;
-  with_aliases.python_aliases = true;
+  with_aliases.python_aliases(true);
   const auto states = net->save_states(with_aliases);
   // 2^depth spellings per state: net.1.mem has depth 2 -> 4 keys.
   for (const auto* key : {"net.1.mem", "net._modules[1].mem", "._modules[net].1.mem", "._modules[net]._modules[1].mem"})
@@ -170,7 +170,7 @@ TEST(Model, AliasKeysMatchThePythonLibraryForANestedModel) {
     auto model = tt::arch::load(tt_test::shared_dir() + "/golden/cases/nested_DLIB_SLI/arch.json");
     model->forward(torch::zeros({3, 5}));
     tt::SaveStatesOptions with_aliases;
-    with_aliases.python_aliases = true;
+    with_aliases.python_aliases(true);
     auto expected = c["state_keys_all"].get<std::vector<std::string>>();
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(sorted_keys(tt::save_states(*model, with_aliases)), expected);
@@ -184,7 +184,7 @@ TEST(Model, StatesFollowTheRequestedDeviceAndKeepTheirDtype) {
   net->forward(torch::randn({2, 3}));
   auto states = net->save_states();
   for (auto& item : states) item.value() = item.value().to(torch::kFloat64);
-  net->load_states(states, true, torch::Device("cpu"));
+  net->load_states(states, tt::LoadOptions().map_location(torch::Device("cpu")));
   EXPECT_EQ(net->readout->state("mem").dtype(), torch::kFloat64);
   EXPECT_EQ(net->readout->state("mem").device(), torch::Device("cpu"));
 }
@@ -218,45 +218,45 @@ TEST(Model, StatesFilesRoundTripAndLoadInPython) {
 
 TEST(StateDict, StrictNonStrictAndSizeMismatch) {
   Net a, b;
-  auto sd = tt::io::state_dict(*a);
+  auto sd = tt::state_dict(*a);
   EXPECT_EQ(sd.keys().front(), "net.0.weight");
   EXPECT_TRUE(sd.contains("readout.raw_rec_weight"));
   auto partial = sd;
   partial.erase("net.0.bias");
   partial.insert("extra.weight", torch::zeros({1}));
-  EXPECT_THROW(tt::io::load_state_dict(*b, partial), tt::LoadError);
-  tt::io::StateDictOptions loose;
-  loose.strict = false;
-  const auto report = tt::io::load_state_dict(*b, partial, loose);
+  EXPECT_THROW(tt::load_state_dict(*b, partial), tt::LoadError);
+  tt::LoadOptions loose;
+  loose.strict(false);
+  const auto report = tt::load_state_dict(*b, partial, loose);
   EXPECT_EQ(report.missing, std::vector<std::string>{"net.0.bias"});
   EXPECT_EQ(report.unexpected, std::vector<std::string>{"extra.weight"});
   EXPECT_TRUE(torch::equal(b->net[0]->as<torch::nn::Linear>()->weight, a->net[0]->as<torch::nn::Linear>()->weight));
 
   Net c;
-  const auto c_before = tt::io::state_dict(*c)["blocks.0.raw_alpha"].clone();
+  const auto c_before = tt::state_dict(*c)["blocks.0.raw_alpha"].clone();
   auto wrong = sd;
   wrong["net.0.weight"] = torch::zeros({5, 3});
   try {
-    tt::io::load_state_dict(*c, wrong);
+    tt::load_state_dict(*c, wrong);
     FAIL();
   } catch (const tt::LoadError& e) {
     EXPECT_NE(std::string(e.what()).find("size mismatch for net.0.weight"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("[5, 3]"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("[4, 3]"), std::string::npos);
   }
-  EXPECT_TRUE(torch::equal(tt::io::state_dict(*c)["blocks.0.raw_alpha"], c_before));  // nothing applied
+  EXPECT_TRUE(torch::equal(tt::state_dict(*c)["blocks.0.raw_alpha"], c_before));  // nothing applied
 
   tt::io::TensorDict prefixed;
   for (const auto& item : sd) prefixed.insert("module." + item.key(), item.value());
-  tt::io::StateDictOptions strip;
-  strip.strip_module_prefix = true;
-  EXPECT_TRUE(tt::io::load_state_dict(*c, prefixed, strip).complete());
+  tt::LoadOptions strip;
+  strip.strip_prefix("module.");
+  EXPECT_TRUE(tt::load_state_dict(*c, prefixed, strip).complete());
 }
 
 TEST(StateDict, PythonStateDictLoadsIntoTheCppModelAndGivesTheSameOutputs) {
   tt_test::TempDir dir;
   auto model = tt::arch::load(tt_test::shared_dir() + "/golden/cases/snn_LIB/arch.json");
-  tt::io::save_state_dict(*model, dir.file("w.pt"));
+  tt::save_state_dict(*model, dir.file("w.pt"));
   std::string out;
   // Python reads our state_dict into an equivalent torch model (Linear part) with load_state_dict.
   const int code = tt_test::run_python(

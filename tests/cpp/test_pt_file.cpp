@@ -115,7 +115,7 @@ TEST(PtFile, RoundTripEveryDtype) {
   for (const auto& t : tensors) {
     std::string what = std::string("dtype ") + c10::toString(t.scalar_type());
     std::string path = dir.file(std::string(c10::toString(t.scalar_type())) + ".pt");
-    tt::io::save_tensor(path, t);
+    tt::io::save_tensor(t, path);
     expect_same_tensor(t, tt::io::load_tensor(path), what);
     expect_same_tensor(t, roundtrip(t).toTensor(), what + " (bytes)");
   }
@@ -226,7 +226,7 @@ TEST(PtFile, TensorDictHelpers) {
   d.insert("a.bias", torch::randn({2}));
   d.insert("m.raw_beta", torch::rand({2}));
   std::string path = dir.file("sd.pt");
-  tt::io::save_tensor_dict(path, d);
+  tt::io::save_tensor_dict(d, path);
   TensorDict loaded = tt::io::load_tensor_dict(path);
   ASSERT_EQ(loaded.size(), 3u);
   for (size_t i = 0; i < d.size(); ++i) {
@@ -249,12 +249,12 @@ TEST(PtFile, TensorDictHelpers) {
 TEST(PtFile, MapLocationCpu) {
   at::Tensor t = torch::randn({3});
   tt_test::TempDir dir;
-  tt::io::save_tensor(dir.file("t.pt"), t);
-  at::Tensor loaded = tt::io::load_tensor(dir.file("t.pt"), torch::Device(torch::kCPU));
+  tt::io::save_tensor(t, dir.file("t.pt"));
+  at::Tensor loaded = tt::io::load_tensor(dir.file("t.pt"), tt::LoadOptions().map_location(torch::Device(torch::kCPU)));
   EXPECT_TRUE(loaded.device().is_cpu());
   EXPECT_TRUE(torch::equal(loaded, t));
   if (torch::cuda::is_available()) {
-    at::Tensor cuda = tt::io::load_tensor(dir.file("t.pt"), torch::Device(torch::kCUDA, 0));
+    at::Tensor cuda = tt::io::load_tensor(dir.file("t.pt"), tt::LoadOptions().map_location(torch::Device(torch::kCUDA, 0)));
     EXPECT_TRUE(cuda.device().is_cuda());
     EXPECT_TRUE(torch::equal(cuda.cpu(), t));
   }
@@ -272,19 +272,19 @@ TEST(PtFile, UndefinedTensorIsSavedAsNone) {
   d.insert("undef", at::Tensor());
   EXPECT_TRUE(roundtrip(d).toGenericDict().at("undef").isNone());
   tt_test::TempDir dir;
-  std::string msg = file_error([&] { tt::io::save_tensor(dir.file("u.pt"), at::Tensor()); });
+  std::string msg = file_error([&] { tt::io::save_tensor(at::Tensor(), dir.file("u.pt")); });
   EXPECT_NE(msg.find(dir.file("u.pt")), std::string::npos) << msg;
 }
 
 TEST(PtFile, UnsupportedValuesAreRejectedOnSave) {
   tt_test::TempDir dir;
   std::string path = dir.file("bad.pt");
-  std::string msg = file_error([&] { tt::io::save_pt(path, torch::ones({2}, torch::kComplexFloat)); });
+  std::string msg = file_error([&] { tt::io::save_pt(torch::ones({2}, torch::kComplexFloat), path); });
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
   EXPECT_NE(msg.find("dtype"), std::string::npos) << msg;
-  msg = file_error([&] { tt::io::save_pt(path, c10::IValue(torch::Device(torch::kCPU))); });
+  msg = file_error([&] { tt::io::save_pt(c10::IValue(torch::Device(torch::kCPU)), path); });
   EXPECT_NE(msg.find("cannot save"), std::string::npos) << msg;
-  msg = file_error([&] { tt::io::save_pt(path, c10::IValue(std::string("\xff\xfe"))); });
+  msg = file_error([&] { tt::io::save_pt(c10::IValue(std::string("\xff\xfe")), path); });
   EXPECT_NE(msg.find("UTF-8"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(path));
 }
@@ -560,7 +560,7 @@ TEST(PtFile, PythonReadsOurFilesIdentically) {
   d.insert("grad", torch::ones({2}).requires_grad_(true));
   d.insert("empty_dict", new_dict());
   std::string path = dir.file("sub/dir/cpp.pt");
-  tt::io::save_pt(path, d);
+  tt::io::save_pt(d, path);
 
   const std::string script_rich = R"PY(
 names = sorted(zipfile.ZipFile(P).namelist())
@@ -629,7 +629,7 @@ assert d['empty_dict'] == {}
   r_inner.insert("t", c10::ivalue::Tuple::create({c10::IValue(int64_t{1}), c10::IValue(std::string("a"))}));
   restricted.insert("inner", r_inner);
   std::string restricted_path = dir.file("restricted.pt");
-  tt::io::save_pt(restricted_path, restricted);
+  tt::io::save_pt(restricted, restricted_path);
   const std::string script_restricted = R"PY(
 d = torch.load(P_RESTRICTED, weights_only=True)
 assert list(d.keys()) == ['sliced', 'shared_a', 'shared_b', 'i64', 'inner'], list(d.keys())
@@ -646,7 +646,7 @@ assert d['inner'] == {'n': -70000, 'big': 2**40, 's': 'h\u00e9llo', 'l': [1, Non
   sd.insert("weight", torch::arange(6, torch::kFloat).reshape({2, 3}) / 10);
   sd.insert("bias", torch::tensor({-1.5f, 2.0f}));
   std::string sd_path = dir.file("linear.pt");
-  tt::io::save_tensor_dict(sd_path, sd);
+  tt::io::save_tensor_dict(sd, sd_path);
   const std::string script_linear = R"PY(
 m = torch.nn.Linear(3, 2)
 m.load_state_dict(torch.load(P_LINEAR, weights_only=True))
@@ -741,15 +741,15 @@ TEST(PtFileErrors, WrongTopLevelType) {
   tt_test::TempDir dir;
   auto d = new_dict();
   d.insert("x", torch::ones({2}));
-  tt::io::save_pt(dir.file("dict.pt"), d);
-  tt::io::save_tensor(dir.file("tensor.pt"), torch::ones({2}));
+  tt::io::save_pt(d, dir.file("dict.pt"));
+  tt::io::save_tensor(torch::ones({2}), dir.file("tensor.pt"));
   auto nested = new_dict();
   nested.insert("inner", d);
-  tt::io::save_pt(dir.file("nested.pt"), nested);
+  tt::io::save_pt(nested, dir.file("nested.pt"));
   auto mixed = new_dict();
   mixed.insert("x", torch::ones({2}));
   mixed.insert("n", int64_t{3});
-  tt::io::save_pt(dir.file("mixed.pt"), mixed);
+  tt::io::save_pt(mixed, dir.file("mixed.pt"));
 
   std::string msg = file_error([&] { tt::io::load_tensor(dir.file("dict.pt")); });
   EXPECT_NE(msg.find(dir.file("dict.pt")), std::string::npos) << msg;
@@ -980,7 +980,7 @@ TEST(PtFileErrors, DeviceLocationsAndByteOrder) {
   // A file saved from a GPU: loads with map_location; without one it needs that device.
   std::string gpu = make_archive({{"data.pkl", tensor_pickle("FloatStorage", "0", 4, 0, {4}, {1}, "cuda:0")},
                                   {"data/0", storage16}});
-  at::Tensor t = tt::io::load_pt_bytes(gpu, "gpu.pt", torch::Device(torch::kCPU)).toTensor();
+  at::Tensor t = tt::io::load_pt_bytes(gpu, "gpu.pt", tt::LoadOptions().map_location(torch::kCPU)).toTensor();
   EXPECT_TRUE(t.device().is_cpu());
   EXPECT_TRUE(torch::equal(t, torch::zeros({4})));
   if (!torch::cuda::is_available()) {
@@ -1010,10 +1010,10 @@ TEST(PtFileAtomic, SaveReplacesExistingFileAndLeavesNoTempFiles) {
   std::string path = dir.file("w.pt");
   tt_test::write_text(path, "old contents that are not a torch file");
   at::Tensor t = torch::randn({4, 4});
-  tt::io::save_tensor(path, t);
+  tt::io::save_tensor(t, path);
   EXPECT_TRUE(torch::equal(tt::io::load_tensor(path), t));
   at::Tensor t2 = torch::randn({2});
-  tt::io::save_tensor(path, t2);
+  tt::io::save_tensor(t2, path);
   EXPECT_TRUE(torch::equal(tt::io::load_tensor(path), t2));
   EXPECT_EQ(list_dir(dir.path()), std::vector<std::string>{"w.pt"});
 }
@@ -1021,10 +1021,10 @@ TEST(PtFileAtomic, SaveReplacesExistingFileAndLeavesNoTempFiles) {
 TEST(PtFileAtomic, CreatesParentDirectories) {
   tt_test::TempDir dir;
   std::string path = dir.file("a/b/c/w.pt");
-  tt::io::save_tensor(path, torch::ones({2}));
+  tt::io::save_tensor(torch::ones({2}), path);
   EXPECT_TRUE(torch::equal(tt::io::load_tensor(path), torch::ones({2})));
   EXPECT_EQ(list_dir(dir.file("a/b/c")), std::vector<std::string>{"w.pt"});
-  tt::io::write_file_atomic(dir.file("x/raw.bin"), std::string("a\0b", 3));
+  tt::io::write_file_atomic(std::string("a\0b", 3), dir.file("x/raw.bin"));
   EXPECT_EQ(tt_test::read_text(dir.file("x/raw.bin")), std::string("a\0b", 3));
 }
 
@@ -1032,25 +1032,25 @@ TEST(PtFileAtomic, FailureLeavesOldFileIntact) {
   tt_test::TempDir dir;
   std::string path = dir.file("w.pt");
   at::Tensor t = torch::randn({3});
-  tt::io::save_tensor(path, t);
+  tt::io::save_tensor(t, path);
   const std::string before = tt_test::read_text(path);
 
   // A path "under" a regular file: the directory cannot exist.
   std::string under = dir.file("w.pt/inner.pt");
-  std::string msg = file_error([&] { tt::io::save_tensor(under, torch::ones({2})); });
+  std::string msg = file_error([&] { tt::io::save_tensor(torch::ones({2}), under); });
   EXPECT_NE(msg.find(under), std::string::npos) << msg;
-  msg = file_error([&] { tt::io::write_file_atomic(dir.file("w.pt/sub/x.bin"), "x"); });
+  msg = file_error([&] { tt::io::write_file_atomic("x", dir.file("w.pt/sub/x.bin")); });
   EXPECT_NE(msg.find("w.pt/sub/x.bin"), std::string::npos) << msg;
 
   // The target is an existing directory.
   fs::create_directories(dir.file("adir"));
-  msg = file_error([&] { tt::io::save_tensor(dir.file("adir"), torch::ones({2})); });
+  msg = file_error([&] { tt::io::save_tensor(torch::ones({2}), dir.file("adir")); });
   EXPECT_NE(msg.find("adir"), std::string::npos) << msg;
   EXPECT_TRUE(fs::is_directory(dir.file("adir")));
   EXPECT_TRUE(fs::is_empty(dir.file("adir")));
 
   // An unsupported value fails before anything is written.
-  msg = file_error([&] { tt::io::save_pt(path, torch::ones({2}, torch::kComplexDouble)); });
+  msg = file_error([&] { tt::io::save_pt(torch::ones({2}, torch::kComplexDouble), path); });
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
 
   EXPECT_EQ(tt_test::read_text(path), before);

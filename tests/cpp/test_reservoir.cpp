@@ -13,7 +13,7 @@
 #include "test_support.h"
 #include "tracetorch/core/error.h"
 #include "tracetorch/core/model.h"
-#include "tracetorch/io/state_dict.h"
+#include "tracetorch/core/state_dict.h"
 #include "tracetorch/rc/rc.h"
 
 namespace fs = std::filesystem;
@@ -354,11 +354,11 @@ TEST(RcReadout, AccumulatingBatchesEqualsOneShot) {
 TEST(RcEsn, PremadeModelsHaveTorchRcStructure) {
   ESNModel classic = classic_esn(30, 2, 3, ESNOptions().seed(1));
   std::vector<std::string> keys;
-  for (const auto& item : tt::io::state_dict(*classic)) keys.push_back(item.key());
+  for (const auto& item : tt::state_dict(*classic)) keys.push_back(item.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"ReservoirLayer_1.weight_feedback", "ReservoirLayer_1.weight_input",
                                             "ReservoirLayer_1.weight_hh", "ReservoirLayer_1.bias_h",
                                             "CGReadoutLayer_1.weight", "CGReadoutLayer_1.bias"}));
-  auto sd = tt::io::state_dict(*classic);
+  auto sd = tt::state_dict(*classic);
   EXPECT_EQ(sd["ReservoirLayer_1.weight_input"].sizes(), (std::vector<int64_t>{30, 0}));
   EXPECT_EQ(sd["CGReadoutLayer_1.weight"].sizes(), (std::vector<int64_t>{3, 32}));
   EXPECT_NEAR(spectral_radius(classic->reservoir->weight_hh), 0.9, 1e-3);  // premade default
@@ -552,16 +552,16 @@ TEST(RcFiles, ErrorCases) {
   tt::LoadReport loose = m->load(dir.file("headless.pt"), /*strict=*/false);
   EXPECT_EQ(loose.missing, (std::vector<std::string>{"CGReadoutLayer_1.weight", "CGReadoutLayer_1.bias"}));
   // Not a model file (a bare tensor).
-  tt::io::save_tensor(dir.file("tensor.pt"), torch::zeros({2}));
+  tt::io::save_tensor(torch::zeros({2}), dir.file("tensor.pt"));
   EXPECT_THROW(m->load(dir.file("tensor.pt")), tt::FileError);
   // Reservoir states of the wrong width: an error, and nothing (weights included) is changed.
   ESNModel other = classic_esn(20, 1, 1, ESNOptions().seed(12));
   c10::impl::GenericDict file(c10::StringType::get(), c10::AnyType::get());
-  file.insert(std::string("state_dict"), tt::io::to_ivalue(tt::io::state_dict(*other)));
+  file.insert(std::string("state_dict"), tt::io::to_ivalue(tt::state_dict(*other)));
   tt::io::TensorDict bad_states;
   bad_states.insert("ReservoirLayer_1", torch::zeros({2, 7}));
   file.insert(std::string("reservoir_states"), tt::io::to_ivalue(bad_states));
-  tt::io::save_pt(dir.file("bad_states.pt"), c10::IValue(file));
+  tt::io::save_pt(c10::IValue(file), dir.file("bad_states.pt"));
   before = m->reservoir->weight_hh.clone();
   msg = error_of<tt::LoadError>([&] { m->load(dir.file("bad_states.pt"), true, true); });
   EXPECT_NE(msg.find("ReservoirLayer_1"), std::string::npos) << msg;
@@ -588,7 +588,7 @@ TEST(RcFiles, PythonReadsOurFilesWithTorchRcKeys) {
   tt::io::TensorDict io;
   io.insert("x", x);
   io.insert("y", y);
-  tt::io::save_tensor_dict(dir.file("io.pt"), io);
+  tt::io::save_tensor_dict(io, dir.file("io.pt"));
 
   // Python: plain torch.load, torch_rc's key names, and torch_rc's update equation reproduces y.
   const std::string code = R"PY(

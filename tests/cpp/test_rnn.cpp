@@ -15,9 +15,9 @@
 #include "tracetorch/core/error.h"
 #include "tracetorch/core/model.h"
 #include "tracetorch/core/sequential.h"
-#include "tracetorch/io/arch.h"
+#include "tracetorch/core/arch.h"
 #include "tracetorch/io/pt_file.h"
-#include "tracetorch/io/state_dict.h"
+#include "tracetorch/core/state_dict.h"
 #include "tracetorch/rnn/rnn.h"
 
 using json = tt::arch::json;  // ordered: key order is part of the format
@@ -59,7 +59,7 @@ std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); 
 
 TEST(RnnLayers, StateDictKeysShapesAndOrder) {
   tt::rnn::SimpleRNN simple(3, 5);
-  auto sd = tt::io::state_dict(*simple);
+  auto sd = tt::state_dict(*simple);
   EXPECT_EQ(keys_of(sd), (std::vector<std::string>{"lin.weight", "lin.bias"}));
   EXPECT_EQ(shape_of(sd["lin.weight"]), (std::vector<int64_t>{5, 8}));
   EXPECT_EQ(shape_of(sd["lin.bias"]), (std::vector<int64_t>{5}));
@@ -67,7 +67,7 @@ TEST(RnnLayers, StateDictKeysShapesAndOrder) {
   EXPECT_EQ(simple->state_names(), (std::vector<std::string>{"H"}));
 
   tt::rnn::GRU gru(3, 5);
-  sd = tt::io::state_dict(*gru);
+  sd = tt::state_dict(*gru);
   EXPECT_EQ(keys_of(sd), (std::vector<std::string>{"gate_layers.weight", "gate_layers.bias", "candidate_layer.weight",
                                                    "candidate_layer.bias"}));
   EXPECT_EQ(shape_of(sd["gate_layers.weight"]), (std::vector<int64_t>{10, 8}));
@@ -75,7 +75,7 @@ TEST(RnnLayers, StateDictKeysShapesAndOrder) {
   EXPECT_EQ(gru->type_name(), "rnn.GRU");
 
   tt::rnn::LSTM lstm(tt::rnn::LSTMOptions(3, 5).dim(1));
-  sd = tt::io::state_dict(*lstm);
+  sd = tt::state_dict(*lstm);
   EXPECT_EQ(keys_of(sd), (std::vector<std::string>{"gate_layers.weight", "gate_layers.bias"}));
   EXPECT_EQ(shape_of(sd["gate_layers.weight"]), (std::vector<int64_t>{20, 8}));
   EXPECT_EQ(lstm->type_name(), "rnn.LSTM");
@@ -113,7 +113,7 @@ TEST(RnnLayers, DimMovesTheFeatureAxis) {
   torch::manual_seed(3);
   tt::rnn::GRU last(4, 3);
   tt::rnn::GRU mid(tt::rnn::GRUOptions(4, 3).dim(1));
-  tt::io::load_state_dict(*mid, tt::io::state_dict(*last));
+  tt::load_state_dict(*mid, tt::state_dict(*last));
   for (int t = 0; t < 4; ++t) {
     torch::Tensor x = torch::randn({2, 5, 4});
     torch::Tensor a = last(x);
@@ -139,18 +139,18 @@ TEST(RnnLayers, Errors) {
 TEST(RnnLayers, CompileAndDecompileAreNoOps) {
   torch::manual_seed(0);
   tt::Sequential model(tt::rnn::SimpleRNN(3, 4), tt::rnn::GRU(4, 4), tt::rnn::LSTM(4, 2));
-  const TensorDict before = tt::io::state_dict(*model);
+  const TensorDict before = tt::state_dict(*model);
   torch::Tensor x = torch::randn({5, 2, 3});
   auto any = torch::nn::AnyModule(model);
   torch::Tensor eager = run_steps(any, x);
   tt::compile(*model);
   for (auto& [path, layer] : tt::named_layers(*model)) EXPECT_FALSE(layer->is_compiled()) << path;
-  const TensorDict after = tt::io::state_dict(*model);
+  const TensorDict after = tt::state_dict(*model);
   EXPECT_EQ(keys_of(before), keys_of(after));
   tt::zero_states(*model);
   EXPECT_TRUE(torch::equal(eager, run_steps(any, x)));
   tt::decompile(*model);
-  EXPECT_EQ(keys_of(before), keys_of(tt::io::state_dict(*model)));
+  EXPECT_EQ(keys_of(before), keys_of(tt::state_dict(*model)));
   for (const auto& item : before) EXPECT_TRUE(torch::equal(item.value(), after[item.key()]));
   for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
 }
@@ -327,8 +327,8 @@ TEST(RnnParity, BitIdenticalToTheSpecEquationsInPython) {
     std::vector<int64_t> shape = {6};
     shape.insert(shape.end(), c.step_shape.begin(), c.step_shape.end());
     torch::Tensor inputs = torch::randn(shape);
-    tt::io::save_tensor(d + "/inputs.pt", inputs);
-    tt::io::save_state_dict(*m.ptr(), d + "/weights.pt");
+    tt::io::save_tensor(inputs, d + "/inputs.pt");
+    tt::save_state_dict(*m.ptr(), d + "/weights.pt");
     our_outputs[c.name] = run_steps(m, inputs);
     our_states[c.name] = tt::save_states(*m.ptr());
   }
@@ -372,7 +372,7 @@ torch.save({k: v.detach() for k, v in out.items()}, PATH)
   std::map<std::string, torch::Tensor> ours;
   for (const auto& [prefix, module] : std::vector<std::pair<std::string, torch::nn::Module*>>{
            {"simple.", simple.get()}, {"gru.", gru.get()}, {"lstm.", lstm.get()}})
-    for (const auto& item : tt::io::state_dict(*module)) ours[prefix + item.key()] = item.value();
+    for (const auto& item : tt::state_dict(*module)) ours[prefix + item.key()] = item.value();
   ASSERT_EQ(ours.size(), expected.size());
   for (const auto& item : expected) EXPECT_TRUE(torch::equal(ours.at(item.key()), item.value())) << item.key();
 
@@ -411,9 +411,9 @@ void golden_case(const std::string& name) {
   std::vector<std::string> canonical = info.at("state_keys_canonical");
 
   tt::Sequential model = tt::arch::load(dir + "/arch.json");
-  tt::io::load_state_dict(*model, dir + "/weights.pt");
+  tt::load_state_dict(*model, dir + "/weights.pt");
   std::vector<std::pair<std::string, std::vector<int64_t>>> keys;
-  for (const auto& item : tt::io::state_dict(*model)) keys.emplace_back(item.key(), item.value().sizes().vec());
+  for (const auto& item : tt::state_dict(*model)) keys.emplace_back(item.key(), item.value().sizes().vec());
   std::vector<std::pair<std::string, std::vector<int64_t>>> expected_keys = info.at("weights_keys");
   EXPECT_EQ(keys, expected_keys);
 
@@ -430,15 +430,15 @@ void golden_case(const std::string& name) {
 
   // Resume from Python's mid-sequence states (alias keys included) in a fresh model.
   tt::Sequential fresh = tt::arch::load(dir + "/arch.json");
-  tt::io::load_state_dict(*fresh, dir + "/weights.pt");
-  tt::load_states_file(*fresh, dir + "/states_mid.pt");
+  tt::load_state_dict(*fresh, dir + "/weights.pt");
+  tt::load_states(*fresh, dir + "/states_mid.pt");
   auto fresh_any = torch::nn::AnyModule(fresh);
   EXPECT_TRUE(torch::equal(run_steps(fresh_any, inputs, split), outputs.slice(0, split)));
 
   // Compiling changes nothing for these layers (weights_compiled.pt has the same keys).
   tt::compile(*fresh);
   TensorDict compiled = tt::io::load_tensor_dict(dir + "/weights_compiled.pt");
-  EXPECT_EQ(keys_of(tt::io::state_dict(*fresh)), keys_of(compiled));
+  EXPECT_EQ(keys_of(tt::state_dict(*fresh)), keys_of(compiled));
   tt::zero_states(*fresh);
   EXPECT_TRUE(torch::equal(run_steps(fresh_any, inputs), tt::io::load_tensor(dir + "/outputs_compiled.pt")));
 }

@@ -160,7 +160,7 @@ TEST(SnnZoo, StateNamesInCreationOrderAndShapedLikeTheInput) {
       EXPECT_EQ(v.dtype(), torch::kFloat64) << name << "." << s;
     }
     // states are neither parameters nor buffers
-    for (const auto& item : tt::io::state_dict(*layer))
+    for (const auto& item : tt::state_dict(*layer))
       for (const auto& s : e.states) EXPECT_NE(item.key(), s) << name;
   }
 }
@@ -170,7 +170,7 @@ TEST(SnnZoo, DefaultStateDictHasRawKeysInRegistrationOrderAllLearnable) {
     const Expected e = expected(name);
     tt::snn::Neuron layer(tt::snn::preset_options(name, 5));
     EXPECT_EQ(layer->parameter_names(), parameter_names(e)) << name;
-    const auto sd = tt::io::state_dict(*layer);
+    const auto sd = tt::state_dict(*layer);
     EXPECT_EQ(dict_keys(sd), prefixed("raw_", parameter_names(e))) << name;
     EXPECT_TRUE(layer->buffers().empty()) << name;
     EXPECT_EQ(layer->parameters().size(), e.parameters.size()) << name;
@@ -194,14 +194,14 @@ TEST(SnnZoo, DefaultStateDictHasRawKeysInRegistrationOrderAllLearnable) {
 TEST(SnnZoo, LitsFamilyRegistersBiasBeforeTheScales) {
   for (const std::string name : {"LITS", "DLITS", "SLITS", "RLITS", "DSLITS", "DRLITS", "SRLITS", "DSRLITS"}) {
     tt::snn::Neuron layer(tt::snn::preset_options(name, 2));
-    const auto keys = dict_keys(tt::io::state_dict(*layer));
+    const auto keys = dict_keys(tt::state_dict(*layer));
     const auto at = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) - keys.begin(); };
     EXPECT_EQ(at("raw_bias") + 1, at("raw_pos_scale")) << name;
     EXPECT_EQ(at("raw_pos_scale") + 1, at("raw_neg_scale")) << name;
     EXPECT_EQ(at("raw_neg_threshold") + 1, at("raw_bias")) << name;
     // the JSON / options accept the flags for the scales and the bias in any order
     tt::snn::Neuron flagged(tt::snn::preset_options(name, 2).learn_pos_scale(false).learn_bias(false).neg_scale_rank(0));
-    const auto sd = tt::io::state_dict(*flagged);
+    const auto sd = tt::state_dict(*flagged);
     const auto fk = dict_keys(sd);
     ASSERT_GE(fk.size(), 2u);
     EXPECT_EQ(std::vector<std::string>(fk.end() - 2, fk.end()), (std::vector<std::string>{"raw_bias", "raw_pos_scale"}))
@@ -220,7 +220,7 @@ TEST(SnnZoo, RanksAndLearnFlagsSetShapesAndTheParameterBufferSplit) {
     for (size_t i = 0; i < e.parameters.size(); ++i)
       (i % 3 == 2 ? buffers : want_keys).push_back("raw_" + e.parameters[i].first);
     want_keys.insert(want_keys.end(), buffers.begin(), buffers.end());
-    const auto sd = tt::io::state_dict(*layer);
+    const auto sd = tt::state_dict(*layer);
     EXPECT_EQ(dict_keys(sd), want_keys) << name;
     EXPECT_EQ(layer->parameter_names(), parameter_names(e)) << name;  // registration order is unchanged
     for (size_t i = 0; i < e.parameters.size(); ++i) {
@@ -248,9 +248,9 @@ TEST(SnnZoo, TensorValuesKeepTheirRankAndDtypeAndAreChecked) {
     const auto& [p, kind] = e.parameters.back();
     // a 0-d tensor overrides rank 1, a float64 vector stays float64
     tt::snn::Neuron scalar(tt::snn::preset_options(name, 3).set_value(p, torch::tensor(value_for(kind, 0, 0))).set_rank(p, 1));
-    EXPECT_EQ(tt::io::state_dict(*scalar)["raw_" + p].dim(), 0) << name;
+    EXPECT_EQ(tt::state_dict(*scalar)["raw_" + p].dim(), 0) << name;
     tt::snn::Neuron wide(tt::snn::preset_options(name, 3).set_value(p, vector_value(kind, 0, 3, torch::kFloat64)));
-    EXPECT_EQ(tt::io::state_dict(*wide)["raw_" + p].dtype(), torch::kFloat64) << name;
+    EXPECT_EQ(tt::state_dict(*wide)["raw_" + p].dtype(), torch::kFloat64) << name;
     EXPECT_THROW(tt::snn::Neuron(tt::snn::preset_options(name, 3).set_value(p, torch::ones({2}))), tt::ValueError) << name;
     EXPECT_THROW(tt::snn::Neuron(tt::snn::preset_options(name, 3).set_value(p, torch::ones({3, 1}))), tt::ValueError) << name;
     EXPECT_THROW(tt::snn::Neuron(tt::snn::preset_options(name, 3).set_rank(p, 2)), tt::ValueError) << name;
@@ -350,11 +350,11 @@ TEST(SnnZoo, CompileAndDecompileRoundTripForEveryPreset) {
     const auto eager_states = tt::save_states(*layer);
     std::map<std::string, torch::Tensor> values;
     for (const auto& p : parameter_names(e)) values[p] = layer->get(p).detach().clone();
-    const auto before = tt::io::state_dict(*layer);
+    const auto before = tt::state_dict(*layer);
 
     tt::compile(*layer);
     ASSERT_TRUE(layer->is_compiled()) << name;
-    const auto compiled = tt::io::state_dict(*layer);
+    const auto compiled = tt::state_dict(*layer);
     EXPECT_EQ(dict_keys(compiled), parameter_names(e)) << name;  // all buffers, registration order
     EXPECT_TRUE(layer->parameters().empty()) << name;
     for (const auto& p : parameter_names(e)) {
@@ -368,7 +368,7 @@ TEST(SnnZoo, CompileAndDecompileRoundTripForEveryPreset) {
 
     tt::decompile(*layer);
     EXPECT_FALSE(layer->is_compiled()) << name;
-    const auto after = tt::io::state_dict(*layer);
+    const auto after = tt::state_dict(*layer);
     EXPECT_EQ(dict_keys(after), dict_keys(before)) << name;
     for (const auto& item : before) {
       EXPECT_EQ(after[item.key()].sizes(), item.value().sizes()) << name << "." << item.key();
@@ -494,7 +494,7 @@ TEST(SnnArch, DefaultNodesRoundTripToThemselves) {
     EXPECT_EQ(layers[i].second->type_name(), "snn." + kNames[i]);
   }
   // state_dict keys as in Python: "<index>.raw_<name>"
-  const auto sd = tt::io::state_dict(*model);
+  const auto sd = tt::state_dict(*model);
   EXPECT_TRUE(sd.contains("31.raw_neg_rec_weight"));
   EXPECT_TRUE(sd.contains("0.raw_beta"));
 }
@@ -515,7 +515,7 @@ TEST(SnnArch, NonDefaultKeywordArgumentsRoundTripForEveryPreset) {
       EXPECT_EQ(unordered(back["model"]["children"][i]), unordered(children[i])) << i;
     // building the written document again gives the same parameters
     tt::Sequential again = tt::arch::build(back);
-    const auto a = tt::io::state_dict(*model), b = tt::io::state_dict(*again);
+    const auto a = tt::state_dict(*model), b = tt::state_dict(*again);
     EXPECT_EQ(dict_keys(a), dict_keys(b));
     for (const auto& item : a) {
       if (item.key().find("raw_") == std::string::npos) continue;  // Linear weights are random
@@ -541,7 +541,7 @@ TEST(SnnArch, KeywordArgumentsMeanWhatTheSpecSays) {
                                           {"quant_fn", "round_ste(0.5)"}}});
   tt::Sequential model = tt::arch::build(doc);
   auto* layer = tt::named_layers(*model)[0].second;
-  const auto sd = tt::io::state_dict(*model);
+  const auto sd = tt::state_dict(*model);
   EXPECT_EQ(sd["0.raw_pos_alpha"].sizes(), (std::vector<int64_t>{3}));
   EXPECT_TRUE(torch::allclose(layer->get("pos_alpha"), torch::tensor({0.2, 0.3, 0.4}), 0, 1e-6));
   EXPECT_EQ(sd["0.raw_neg_beta"].dim(), 0);

@@ -16,9 +16,9 @@
 #include "tracetorch/core/error.h"
 #include "tracetorch/core/model.h"
 #include "tracetorch/core/sequential.h"
-#include "tracetorch/io/arch.h"
+#include "tracetorch/core/arch.h"
 #include "tracetorch/io/pt_file.h"
-#include "tracetorch/io/state_dict.h"
+#include "tracetorch/core/state_dict.h"
 #include "tracetorch/rnn/rnn.h"
 #include "tracetorch/snn/presets.h"
 #include "tracetorch/ssm/ssm.h"
@@ -54,7 +54,7 @@ std::vector<std::string> keys_of(const TensorDict& d) {
 using KeyShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 KeyShapes key_shapes(const torch::nn::Module& m) {
   KeyShapes out;
-  for (const auto& item : tt::io::state_dict(m)) out.emplace_back(item.key(), item.value().sizes().vec());
+  for (const auto& item : tt::state_dict(m)) out.emplace_back(item.key(), item.value().sizes().vec());
   return out;
 }
 
@@ -164,17 +164,17 @@ TEST(SsmLayers, Errors) {
 TEST(SsmLayers, CompileAndDecompileAreNoOps) {
   torch::manual_seed(0);
   tt::Sequential model(tt::ssm::S4(4, 3), tt::ssm::S5(4, 3), tt::ssm::S6(4, 3), tt::ssm::Mamba(4, 3));
-  const TensorDict before = tt::io::state_dict(*model);
+  const TensorDict before = tt::state_dict(*model);
   torch::Tensor x = torch::randn({5, 2, 4});
   auto any = torch::nn::AnyModule(model);
   torch::Tensor eager = run_steps(any, x);
   tt::compile(*model);
   for (auto& [path, layer] : tt::named_layers(*model)) EXPECT_FALSE(layer->is_compiled()) << path;
-  EXPECT_EQ(keys_of(before), keys_of(tt::io::state_dict(*model)));
+  EXPECT_EQ(keys_of(before), keys_of(tt::state_dict(*model)));
   tt::zero_states(*model);
   EXPECT_TRUE(torch::equal(eager, run_steps(any, x)));
   tt::decompile(*model);
-  const TensorDict after = tt::io::state_dict(*model);
+  const TensorDict after = tt::state_dict(*model);
   EXPECT_EQ(keys_of(before), keys_of(after));
   for (const auto& item : before) EXPECT_TRUE(torch::equal(item.value(), after[item.key()])) << item.key();
 }
@@ -183,7 +183,7 @@ TEST(SsmLayers, LoadStatesChecksShapesOfUndefinedStates) {
   auto expect_rejected = [](torch::nn::Module& model, const std::string& key, torch::Tensor value) {
     TensorDict states;
     states.insert(key, std::move(value));
-    EXPECT_THROW(tt::load_states(model, states, /*strict=*/false), tt::LoadError) << key;
+    EXPECT_THROW(tt::load_states(model, states, tt::LoadOptions().strict(false)), tt::LoadError) << key;
   };
   // S6 with dim = 1: state [B, N, W, d].
   tt::Sequential s6(tt::ssm::S6(tt::ssm::S6Options(5).d_state(3).dim(1)));
@@ -429,8 +429,8 @@ TEST(SsmParity, BitIdenticalToTheSpecEquationsInPython) {
     std::vector<int64_t> shape = {6};
     shape.insert(shape.end(), c.step_shape.begin(), c.step_shape.end());
     torch::Tensor inputs = torch::randn(shape);
-    tt::io::save_tensor(d + "/inputs.pt", inputs);
-    tt::io::save_state_dict(*m.ptr(), d + "/weights.pt");
+    tt::io::save_tensor(inputs, d + "/inputs.pt");
+    tt::save_state_dict(*m.ptr(), d + "/weights.pt");
     our_outputs[c.name] = run_steps(m, inputs);
     our_states[c.name] = tt::save_states(*m.ptr());
   }
@@ -492,7 +492,7 @@ torch.save({k: v.detach() for k, v in out.items()}, PATH)
   std::map<std::string, torch::Tensor> ours = {{"after", after}};
   for (const auto& [prefix, module] : std::vector<std::pair<std::string, torch::nn::Module*>>{
            {"s4.", s4.get()}, {"s5.", s5.get()}, {"s6.", s6.get()}, {"mamba.", mamba.get()}})
-    for (const auto& item : tt::io::state_dict(*module)) ours[prefix + item.key()] = item.value();
+    for (const auto& item : tt::state_dict(*module)) ours[prefix + item.key()] = item.value();
   ASSERT_EQ(ours.size(), expected.size());
   for (const auto& item : expected) EXPECT_TRUE(torch::equal(ours.at(item.key()), item.value())) << item.key();
 
@@ -531,7 +531,7 @@ void golden_case(const std::string& name) {
   std::vector<std::string> canonical = info.at("state_keys_canonical");
 
   tt::Sequential model = tt::arch::load(dir + "/arch.json");
-  tt::io::load_state_dict(*model, dir + "/weights.pt");
+  tt::load_state_dict(*model, dir + "/weights.pt");
   KeyShapes expected_keys = info.at("weights_keys");
   EXPECT_EQ(key_shapes(*model), expected_keys);
   std::ifstream arch_in(dir + "/arch.json");
@@ -550,14 +550,14 @@ void golden_case(const std::string& name) {
 
   // Resume from Python's mid-sequence states (alias keys included) in a fresh model.
   tt::Sequential fresh = tt::arch::load(dir + "/arch.json");
-  tt::io::load_state_dict(*fresh, dir + "/weights.pt");
-  tt::load_states_file(*fresh, dir + "/states_mid.pt");
+  tt::load_state_dict(*fresh, dir + "/weights.pt");
+  tt::load_states(*fresh, dir + "/states_mid.pt");
   auto fresh_any = torch::nn::AnyModule(fresh);
   EXPECT_TRUE(torch::equal(run_steps(fresh_any, inputs, split), outputs.slice(0, split)));
 
   // Compiling changes nothing for these layers.
   tt::compile(*fresh);
-  EXPECT_EQ(keys_of(tt::io::state_dict(*fresh)), keys_of(tt::io::load_tensor_dict(dir + "/weights_compiled.pt")));
+  EXPECT_EQ(keys_of(tt::state_dict(*fresh)), keys_of(tt::io::load_tensor_dict(dir + "/weights_compiled.pt")));
   tt::zero_states(*fresh);
   EXPECT_TRUE(torch::equal(run_steps(fresh_any, inputs), tt::io::load_tensor(dir + "/outputs_compiled.pt")));
 }
@@ -620,19 +620,19 @@ TEST(MixedModel, SaveStatesMidSequenceAndResumeInAFreshModel) {
   const TensorDict states = tt::save_states(*model);
   EXPECT_EQ(keys_of(states), (std::vector<std::string>{"1.mem", "2.H", "3.state", "4.ssm_state", "4.conv_buffer"}));
   tt_test::TempDir dir;
-  tt::save_states_file(*model, dir.file("states.pt"));
+  tt::save_states(*model, dir.file("states.pt"));
   const torch::Tensor expected = run_steps(any, inputs, 5);
 
   torch::manual_seed(6);  // different initial weights, replaced below
   tt::Sequential fresh = mixed_model();
-  tt::io::load_state_dict(*fresh, tt::io::state_dict(*model));
-  tt::load_states_file(*fresh, dir.file("states.pt"));
+  tt::load_state_dict(*fresh, tt::state_dict(*model));
+  tt::load_states(*fresh, dir.file("states.pt"));
   auto fresh_any = torch::nn::AnyModule(fresh);
   EXPECT_TRUE(torch::equal(run_steps(fresh_any, inputs, 5), expected));
 
   // The in-memory dict works the same.
   tt::Sequential again = mixed_model();
-  tt::io::load_state_dict(*again, tt::io::state_dict(*model));
+  tt::load_state_dict(*again, tt::state_dict(*model));
   tt::load_states(*again, states);
   auto again_any = torch::nn::AnyModule(again);
   EXPECT_TRUE(torch::equal(run_steps(again_any, inputs, 5), expected));

@@ -59,6 +59,13 @@ class Layer : public torch::nn::Module {
   torch::Tensor get(const std::string& name) const;
   bool is_learnable(const std::string& name) const;
 
+  // ---- execution path ----
+  // With exact set, forward always takes the reference (ATen, autograd) path, bit-identical to
+  // the Python library; otherwise a layer may take its fast path when no gradient is needed (see
+  // use_fast_path). Off by default; tt::set_exact(module, true) sets it for a whole tree.
+  void set_exact(bool exact) { exact_ = exact; }
+  bool exact() const { return exact_; }
+
   // ---- compile ----
   // Idempotent. A layer without constrained parameters is left unchanged (not marked compiled).
   void compile();
@@ -69,10 +76,41 @@ class Layer : public torch::nn::Module {
   const std::string& type_name() const { return type_name_; }
 
  protected:
+  // First thing in a reset(): forgets every registration (parameters, buffers, children, states,
+  // constrained parameters, compiled form) so that reset() can register them anew.
+  void begin_reset();
+  // True when forward may take the layer's fast path for input x: not exact, autograd off
+  // (NoGradGuard or InferenceMode) and x on the CPU.
+  bool use_fast_path(const torch::Tensor& x) const {
+    return !exact_ && !torch::GradMode::is_enabled() && x.device().is_cpu();
+  }
+
+  // The equations see the feature axis last. For an input x, `axis` is `dim` resolved against
+  // x's rank; in() / out() move that axis to the end and back (views; no-ops when dim is last).
+  struct FeatureAxis {
+    int64_t axis;
+    bool moved;
+    torch::Tensor in(const torch::Tensor& t) const { return moved ? t.movedim(axis, -1) : t; }
+    torch::Tensor out(const torch::Tensor& t) const { return moved ? t.movedim(-1, axis) : t; }
+  };
+  FeatureAxis feature_axis(const torch::Tensor& x) const {
+    const int64_t axis = resolve_dim(x.dim());
+    return {axis, axis != x.dim() - 1};
+  }
+
   // Registers a state and returns its index (stable, creation order).
   size_t register_state(const std::string& name);
-  // Creates every undefined state from the input (spec 2.2). Call first thing in forward().
+  // Checks the input (validate_input), then creates every undefined state from it (spec 2.2). Call
+  // first thing in forward() and in every fast or sequence path.
   void ensure_states(const torch::Tensor& x);
+  // Throws tt::ValueError naming the layer and state when x has the wrong number of features on
+  // `dim` or when a defined state's batch axes differ from x's (no allocation when all is well).
+  void validate_input(const torch::Tensor& x) const;
+  // The number of features validate_input expects on `dim` (num_neurons by default; -1: the layer
+  // checks its input itself).
+  void expect_input_features(int64_t n) { input_features_ = n; }
+  // "snn.LIB(128)": the layer in error messages.
+  std::string describe() const;
   // The shape state `index` gets for input `x`. Default: x's shape with dim -> num_neurons.
   virtual std::vector<int64_t> initial_state_shape(size_t index, const torch::Tensor& x) const;
 
@@ -104,10 +142,12 @@ class Layer : public torch::nn::Module {
   std::string type_name_;
   int64_t num_neurons_;
   int64_t dim_;
+  int64_t input_features_;
   std::vector<std::string> state_names_;
   std::vector<torch::Tensor> states_;
   std::vector<Constrained> constrained_;
   bool compiled_ = false;
+  bool exact_ = false;
 };
 
 }  // namespace tt

@@ -1,5 +1,8 @@
 #pragma once
-// What a load did: returned instead of printed (the library never prints).
+// tt::LoadReport: what a load did, returned instead of printed (the library never prints).
+// Every load returns one: keys applied, keys missing or unexpected (a non-strict load goes on
+// without them; a strict one throws before this is made), Python alias keys that were
+// cross-checked, and warnings. A plain value type; throws nothing.
 #include <string>
 #include <vector>
 
@@ -16,8 +19,5 @@ struct LoadReport {
   // One line, e.g. "Loaded 3 states; missing: [a]; unexpected: [b]".
   std::string summary(const std::string& what = "states") const;
 };
-
-// "[a, b, c]"
-std::string join_keys(const std::vector<std::string>& keys);
 
 }  // namespace tt

@@ -1,6 +1,7 @@
 #pragma once
 // Reader for the IDX format of MNIST / Fashion-MNIST (optionally gzip-compressed, as Debian's
 // dataset-fashion-mnist ships them). Throws tt::FileError naming the path on any problem.
+// Thread safety: no shared state.
 #include <torch/torch.h>
 
 #include <string>
@@ -9,9 +10,6 @@ namespace tt::io {
 
 // The whole file as a tensor: uint8 / int8 / int16 / int32 / float32 / float64 per the header,
 // shaped by its dimensions (e.g. [60000, 28, 28] for images, [60000] for labels).
-torch::Tensor read_idx(const std::string& path);
-
-// Where Debian's dataset-fashion-mnist puts the files; override with $TT_FASHION_MNIST_DIR.
-std::string fashion_mnist_dir();
+torch::Tensor load_idx(const std::string& path);
 
 }  // namespace tt::io

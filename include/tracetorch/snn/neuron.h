@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tracetorch/core/cloneable.h"
 #include "tracetorch/core/layer.h"
 #include "tracetorch/core/parameter.h"
 #include "tracetorch/functional/tensor_fn.h"
@@ -99,9 +100,12 @@ std::vector<ParameterSpec> neuron_parameters(const NeuronOptions& options);
 // The states it has, in creation order.
 std::vector<std::string> neuron_states(const NeuronOptions& options);
 
-class NeuronImpl : public Layer {
+class NeuronImpl : public Cloneable<NeuronImpl> {
  public:
   explicit NeuronImpl(NeuronOptions options);
+
+  // Registers the parameters (initial values from the options) and the states anew.
+  void reset() override;
 
   // One timestep: x has num_neurons entries on `dim`; the output has x's shape.
   torch::Tensor forward(const torch::Tensor& x);

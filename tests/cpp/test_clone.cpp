@@ -1,0 +1,146 @@
+// clone() of tracetorch layers and of models holding them (tt::Cloneable): a clone continues a
+// stream exactly like the original and independently of it, shares no tensor, keeps learnability,
+// compiled form and states, and works inside LibTorch's containers.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "test_support.h"
+#include "tracetorch/tracetorch.h"
+
+namespace {
+
+struct CloneCase {
+  std::string name;
+  std::function<std::shared_ptr<torch::nn::Module>()> make;  // a module whose forward takes one tensor
+  std::vector<int64_t> input_shape;                          // one timestep
+};
+
+std::vector<CloneCase> clone_cases() {
+  return {
+      {"LIB", [] { return tt::snn::LIB(tt::snn::LIBOptions(6).beta_rank(0)).ptr(); }, {3, 6}},
+      {"DSRLITS", [] { return tt::snn::DSRLITS(6).ptr(); }, {3, 6}},
+      {"SLI_dim1", [] { return tt::snn::SLI(tt::snn::SLIOptions(6).dim(1)).ptr(); }, {2, 6, 4}},
+  };
+}
+
+torch::Tensor step(torch::nn::Module& module, const torch::Tensor& x) {
+  if (auto* layer = dynamic_cast<tt::Layer*>(&module)) return layer->forward_step(x);
+  return dynamic_cast<torch::nn::SequentialImpl&>(module).forward(x);
+}
+
+std::vector<torch::Tensor> inputs(const std::vector<int64_t>& shape, int n) {
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> xs;
+  for (int i = 0; i < n; ++i) xs.push_back(torch::randn(shape));
+  return xs;
+}
+
+// True when no parameter, buffer or state of `a` shares memory with one of `b`.
+bool shares_nothing(torch::nn::Module& a, torch::nn::Module& b) {
+  std::vector<const void*> seen;
+  auto collect = [](torch::nn::Module& m, std::vector<const void*>& out) {
+    for (const auto& p : m.parameters()) out.push_back(p.data_ptr());
+    for (const auto& p : m.buffers()) out.push_back(p.data_ptr());
+    for (const auto& [path, layer] : tt::named_layers(m))
+      for (const auto& name : layer->state_names())
+        if (layer->state(name).defined()) out.push_back(layer->state(name).data_ptr());
+  };
+  collect(a, seen);
+  std::vector<const void*> other;
+  collect(b, other);
+  for (const void* p : other)
+    if (std::find(seen.begin(), seen.end(), p) != seen.end()) return false;
+  return true;
+}
+
+TEST(Clone, AMidStreamCloneContinuesIdenticallyAndIndependently) {
+  for (const auto& c : clone_cases()) {
+    SCOPED_TRACE(c.name);
+    auto original = c.make();
+    const auto xs = inputs(c.input_shape, 10);
+    for (int t = 0; t < 5; ++t) step(*original, xs[t]);
+    auto copy = original->clone();
+    ASSERT_NE(copy.get(), original.get());
+    EXPECT_TRUE(shares_nothing(*original, *copy));
+    EXPECT_EQ(original->named_parameters().keys(), copy->named_parameters().keys());
+    for (const auto& p : original->named_parameters())
+      EXPECT_EQ(copy->named_parameters()[p.key()].requires_grad(), p.value().requires_grad()) << p.key();
+    // Both continue the stream; the clone's outputs equal the original's, step by step.
+    for (int t = 5; t < 10; ++t) {
+      torch::Tensor a = step(*original, xs[t]);
+      torch::Tensor b = step(*copy, xs[t]);
+      EXPECT_TRUE(torch::equal(a, b)) << "step " << t;
+    }
+    // Independent: zeroing the original's states leaves the clone's alone.
+    tt::zero_states(*original);
+    for (const auto& [path, layer] : tt::named_layers(*copy))
+      for (const auto& name : layer->state_names()) EXPECT_TRUE(layer->state(name).defined()) << name;
+    // ... and an optimizer-style write into the clone's parameters leaves the original's alone.
+    torch::NoGradGuard no_grad;
+    for (auto& p : copy->parameters()) p.add_(1.0);
+    for (const auto& p : original->named_parameters())
+      EXPECT_FALSE(torch::equal(p.value(), copy->named_parameters()[p.key()])) << p.key();
+  }
+}
+
+TEST(Clone, KeepsTheCompiledFormAndTheExactFlag) {
+  tt::snn::LIB lib(tt::snn::LIBOptions(4).beta(0.7).learn_threshold(false));
+  lib->compile();
+  lib->set_exact(true);
+  auto copy = std::dynamic_pointer_cast<tt::snn::NeuronImpl>(lib->clone());
+  ASSERT_TRUE(copy);
+  EXPECT_TRUE(copy->is_compiled());
+  EXPECT_TRUE(copy->exact());
+  EXPECT_EQ(tt::state_dict(*copy).keys(), tt::state_dict(*lib).keys());
+  EXPECT_TRUE(torch::equal(copy->get("beta"), lib->get("beta")));
+  copy->decompile();
+  EXPECT_TRUE(copy->is_learnable("beta"));
+  EXPECT_FALSE(copy->is_learnable("threshold"));
+  EXPECT_TRUE(lib->is_compiled());
+}
+
+TEST(Clone, WorksInsideLibTorchContainersAndCloneableParents) {
+  torch::manual_seed(0);
+  torch::nn::Sequential net(torch::nn::Linear(5, 4), tt::snn::LIB(4), torch::nn::Linear(4, 2), tt::snn::LI(2));
+  const auto xs = inputs({3, 5}, 8);
+  for (int t = 0; t < 4; ++t) net->forward(xs[t]);
+  auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(net->clone());
+  ASSERT_TRUE(copy);
+  EXPECT_TRUE(shares_nothing(*net, *copy));
+  for (int t = 4; t < 8; ++t) EXPECT_TRUE(torch::equal(net->forward(xs[t]), copy->forward(xs[t])));
+
+  // A user module deriving torch::nn::Cloneable clones its tt children in place (clone_).
+  struct NetImpl : torch::nn::Cloneable<NetImpl> {
+    NetImpl() { reset(); }
+    void reset() override {
+      fc = register_module("fc", torch::nn::Linear(5, 3));
+      lif = register_module("lif", tt::snn::LIB(3));
+    }
+    torch::Tensor forward(const torch::Tensor& x) { return lif(fc(x)); }
+    torch::nn::Linear fc{nullptr};
+    tt::snn::LIB lif{nullptr};
+  };
+  auto custom = std::make_shared<NetImpl>();
+  for (int t = 0; t < 4; ++t) custom->forward(xs[t]);
+  auto custom_copy = std::dynamic_pointer_cast<NetImpl>(custom->clone());
+  ASSERT_TRUE(custom_copy);
+  EXPECT_TRUE(torch::equal(custom_copy->lif->state("mem"), custom->lif->state("mem")));
+  EXPECT_NE(custom_copy->lif->state("mem").data_ptr(), custom->lif->state("mem").data_ptr());
+  for (int t = 4; t < 8; ++t) EXPECT_TRUE(torch::equal(custom->forward(xs[t]), custom_copy->forward(xs[t])));
+}
+
+TEST(Clone, ResetReinitialisesAndForgetsStates) {
+  tt::snn::RLIB rlib(tt::snn::RLIBOptions(4).beta(0.5));
+  rlib(torch::ones({2, 4}));
+  {
+    torch::NoGradGuard no_grad;
+    rlib->named_parameters()["raw_beta"].fill_(3.0);
+  }
+  rlib->reset();
+  EXPECT_NEAR(rlib->get("beta")[0].item<double>(), 0.5, 1e-6);
+  for (const auto& name : rlib->state_names()) EXPECT_FALSE(rlib->state(name).defined()) << name;
+  EXPECT_EQ(tt::state_dict(*rlib).keys(), tt::state_dict(*tt::snn::RLIB(tt::snn::RLIBOptions(4))).keys());
+}
+
+}  // namespace
