@@ -1,6 +1,7 @@
 #include "tracetorch/functional/transforms.h"
 
 #include <cmath>
+#include <sstream>
 
 #include "tracetorch/core/error.h"
 
@@ -18,21 +19,35 @@ const char* transform_name(Transform transform) {
 
 namespace functional {
 
+namespace {
+
+// Throws when some entry of `value` is outside the range `inside` accepts (NaN never is), naming
+// the first such entry: "... outside the (0,1) range: got 1.5 at index 2 of [4]".
+void check_range(const torch::Tensor& value, const torch::Tensor& inside, const std::string& what) {
+  if (inside.all().item<bool>()) return;
+  const torch::Tensor flat = inside.reshape({-1}).logical_not();
+  const int64_t index = flat.nonzero().min().item<int64_t>();
+  const double bad = value.reshape({-1})[index].item<double>();
+  std::ostringstream message;
+  message << what << ": got " << bad;
+  if (value.dim() > 0) message << " at flat index " << index << " of a tensor of shape " << value.sizes();
+  throw ValueError(message.str());
+}
+
+}  // namespace
+
 torch::Tensor sigmoid_inverse(const torch::Tensor& value) {
-  if (!((value > 0).logical_and(value < 1)).all().item<bool>())
-    throw ValueError("Tensor for inverse sigmoid has values outside the (0,1) range");
+  check_range(value, (value > 0).logical_and(value < 1), "Tensor for inverse sigmoid has values outside the (0,1) range");
   return torch::logit(value);
 }
 
 torch::Tensor softplus_inverse(const torch::Tensor& value) {
-  if (!(value > 0).all().item<bool>())
-    throw ValueError("Tensor for softplus inverse has values outside the (0,inf) range");
+  check_range(value, value > 0, "Tensor for softplus inverse has values outside the (0,inf) range");
   return torch::log(torch::expm1(value));
 }
 
 torch::Tensor mamba_scale(const torch::Tensor& value) {
-  if (!((value > 0).logical_and(value < 1)).all().item<bool>())
-    throw ValueError("Tensor for mamba scale has values outside the (0,1) range");
+  check_range(value, (value > 0).logical_and(value < 1), "Tensor for mamba scale has values outside the (0,1) range");
   return torch::log(torch::div(torch::neg(torch::log(value)), std::log(2.0)));
 }
 
