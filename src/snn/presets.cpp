@@ -7,7 +7,7 @@ namespace tt::snn {
 NeuronOptions preset_options(const std::string& name, int64_t num_neurons) {
 #define TT_PRESET_CASE(NAME, D, S, R, EMA, OUT) \
   if (name == #NAME) return NAME##Options(num_neurons);
-  TT_SNN_PRESETS(TT_PRESET_CASE)
+  TT_DETAIL_SNN_PRESET_TABLE(TT_PRESET_CASE)
 #undef TT_PRESET_CASE
   throw ValueError("unknown SNN layer '" + name + "'");
 }
@@ -15,7 +15,7 @@ NeuronOptions preset_options(const std::string& name, int64_t num_neurons) {
 const std::vector<std::string>& preset_names() {
   static const std::vector<std::string> names = {
 #define TT_PRESET_NAME(NAME, D, S, R, EMA, OUT) #NAME,
-      TT_SNN_PRESETS(TT_PRESET_NAME)
+      TT_DETAIL_SNN_PRESET_TABLE(TT_PRESET_NAME)
 #undef TT_PRESET_NAME
   };
   return names;

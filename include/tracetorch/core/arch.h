@@ -9,6 +9,11 @@
 // Node types come from a Registry (type name -> factory + describer). Every error is a
 // tt::ArchError whose message starts with the JSON path of the offending value, e.g.
 // "model.children[3].beta_rank: expected an integer, got \"x\"".
+//
+// Ownership: build / load return a new model owned by the caller (a module holder). Throws
+// tt::ArchError for documents (also for invalid parameter values: the JSON path is named) and
+// tt::FileError for files that cannot be read or written. Thread safety: a Registry is a value;
+// building from one registry on several threads at once is safe, changing it meanwhile is not.
 #include <torch/torch.h>
 
 #include <functional>

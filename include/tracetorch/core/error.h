@@ -1,7 +1,10 @@
 #pragma once
 // tracetorch error types. Every failure the library reports is a tt::Error (a std::runtime_error)
 // whose message names what went wrong: the key, the file, the expected and the actual value.
-// Subclasses exist only where a caller needs to tell failures apart.
+// Subclasses exist only where a caller needs to tell failures apart. tracetorch's layers and
+// loaders check what they are given before handing it to LibTorch, so a c10::Error out of them is
+// a bug to report; LibTorch's own modules in the same model (a Linear given the wrong size) still
+// throw theirs.
 #include <stdexcept>
 #include <string>
 

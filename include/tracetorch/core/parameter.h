@@ -1,5 +1,9 @@
 #pragma once
 // Constructor values of constrained parameters (spec 2.3): a plain number or a 0-d / 1-d tensor.
+//
+// Plain value types, copied into a layer's options; the layer that registers a parameter checks
+// the value (rank, size, range) and throws tt::ValueError naming it. Thread-safe as any value;
+// a tensor value is shared, not copied, until the layer registers its raw form.
 #include <torch/torch.h>
 
 #include <optional>

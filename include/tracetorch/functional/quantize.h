@@ -1,5 +1,10 @@
 #pragma once
 // Quantizers with straight-through gradients (spec 4), as custom autograd functions.
+//
+// Pure functions of their inputs, except that the stochastic ones draw from torch's default
+// generator (seed it with torch::manual_seed for reproducible runs; the generator is shared, so
+// concurrent calls from several threads interleave their draws). Throws tt::ValueError for a
+// step size that is not a finite number > 0.
 #include <torch/torch.h>
 
 #include "tracetorch/functional/tensor_fn.h"

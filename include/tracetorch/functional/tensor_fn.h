@@ -1,6 +1,7 @@
 #pragma once
 // A named tensor -> tensor function (spike functions, quantizers). The name is what the
 // architecture JSON stores ("sigmoid4x", "round_ste(1.0)") and what pretty_print shows.
+// A TensorFn is a value (copy it freely); calling it is as thread-safe as the function it wraps.
 #include <torch/torch.h>
 
 #include <functional>

@@ -3,6 +3,7 @@
 //
 // A constrained parameter is stored raw (`raw_beta`) and read through an activation
 // (`beta = sigmoid(raw_beta)`); the init / inverse functions map a value back to its raw form.
+// Pure functions; the checked inverses throw tt::ValueError naming the first out-of-range value.
 #include <torch/torch.h>
 
 #include <string>

@@ -9,6 +9,10 @@
 // LIB = binary spikes with one threshold, LIT = ternary spikes with two thresholds,
 // LITS = ternary spikes with learnable output scales, EMA = membrane as an exponential average.
 // The preset fixes the features: LIB(options) is an LIB whatever features `options` had.
+//
+// Each name is a holder of tt::snn::NeuronImpl (TORCH_MODULE style) plus a NAMEOptions(n)
+// function; constructing one throws tt::ValueError for invalid parameter values (see neuron.h).
+// Thread safety: as for every layer, one thread per layer at a time.
 #include <string>
 #include <vector>
 
@@ -16,8 +20,9 @@
 
 namespace tt::snn {
 
-// X-macro table: NAME, dual, synaptic, recurrent, ema, output.
-#define TT_SNN_PRESETS(X)                       \
+// Not part of the API: the X-macro table (NAME, dual, synaptic, recurrent, ema, output) that
+// defines the holders below and the name lookups in presets.cpp. Use preset_names() instead.
+#define TT_DETAIL_SNN_PRESET_TABLE(X)                       \
   X(LI, false, false, false, false, LI)         \
   X(DLI, true, false, false, false, LI)         \
   X(SLI, false, true, false, false, LI)         \
@@ -51,14 +56,16 @@ namespace tt::snn {
   X(SRLITS, false, true, true, false, TS)       \
   X(DSRLITS, true, true, true, false, TS)
 
+namespace detail {
 // Applies a preset's features to options (keeps values, ranks, flags, dim, functions).
 inline NeuronOptions with_features(NeuronOptions o, bool dual, bool synaptic, bool recurrent, bool ema, Output out) {
   return o.dual(dual).synaptic(synaptic).recurrent(recurrent).ema(ema).output(out);
 }
+}  // namespace detail
 
 #define TT_DEFINE_PRESET(NAME, D, S, R, EMA, OUT)                                                         \
   inline NeuronOptions NAME##Options(int64_t num_neurons) {                                              \
-    return with_features(NeuronOptions(num_neurons), D, S, R, EMA, Output::OUT);                          \
+    return detail::with_features(NeuronOptions(num_neurons), D, S, R, EMA, Output::OUT);                          \
   }                                                                                                       \
   class NAME : public torch::nn::ModuleHolder<NeuronImpl> {                                                \
    public:                                                                                                \
@@ -66,9 +73,9 @@ inline NeuronOptions with_features(NeuronOptions o, bool dual, bool synaptic, bo
     NAME(std::shared_ptr<NeuronImpl> impl) : ModuleHolder(std::move(impl)) {}                            \
     NAME(int64_t num_neurons) : NAME(NAME##Options(num_neurons)) {}                                       \
     NAME(NeuronOptions options)                                                                           \
-        : ModuleHolder(std::make_shared<NeuronImpl>(with_features(std::move(options), D, S, R, EMA, Output::OUT))) {} \
+        : ModuleHolder(std::make_shared<NeuronImpl>(detail::with_features(std::move(options), D, S, R, EMA, Output::OUT))) {} \
   };
-TT_SNN_PRESETS(TT_DEFINE_PRESET)
+TT_DETAIL_SNN_PRESET_TABLE(TT_DEFINE_PRESET)
 #undef TT_DEFINE_PRESET
 
 // Options for a preset given by name ("DSRLITS"); throws tt::ValueError for unknown names.
