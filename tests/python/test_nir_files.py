@@ -105,6 +105,17 @@ def main():
         assert np.array_equal(np.concatenate([first, second]), full)
         assert 0 < (full != 0).mean()
 
+        # Fixed-length strings (as other HDF5 writers store them) and uncompressed data read the same.
+        fixed = os.path.join(d, "fixed.nir")
+        nir.write(fixed, sample_graph(), compression=None)
+        with h5py.File(fixed, "r+") as f:
+            for name in f["node/nodes"]:
+                text = f["node/nodes"][name]["type"][()]
+                del f["node/nodes"][name]["type"]
+                f["node/nodes"][name].create_dataset("type", data=np.bytes_(text))
+            assert f["node/nodes/lif/type"].dtype.kind == "S"
+        assert np.array_equal(run_cli(fixed, x, 1e-3), full)
+
         # No batch axis: [T, 3] in, [T, 4] out, the same numbers.
         single = run_cli(good, x[:, 0], 1e-3)
         assert single.shape == (40, 4) and np.array_equal(single, full[:, 0]), single.shape
