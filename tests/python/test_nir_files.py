@@ -54,8 +54,9 @@ def main():
         rc, err = cli_error(junk, np.zeros((2, 3)))
         assert rc == 1 and "junk.nir: not a NIR file (no HDF5 signature)" in err, err
 
+        graph = sample_graph()
         good = os.path.join(d, "good.nir")
-        nir.write(good, sample_graph())
+        nir.write(good, graph)
         data = open(good, "rb").read()
         cut = os.path.join(d, "cut.nir")
         with open(cut, "wb") as f:
@@ -107,7 +108,7 @@ def main():
 
         # Fixed-length strings (as other HDF5 writers store them) and uncompressed data read the same.
         fixed = os.path.join(d, "fixed.nir")
-        nir.write(fixed, sample_graph(), compression=None)
+        nir.write(fixed, graph, compression=None)
         with h5py.File(fixed, "r+") as f:
             for name in f["node/nodes"]:
                 text = f["node/nodes"][name]["type"][()]
