@@ -34,7 +34,7 @@ tt::Sequential model_with(const std::string& preset) {
 
 TEST(NirExport, TraceTorchModelsRoundTripStepByStep) {
   const std::vector<std::string> presets = {"LI",   "LIEMA", "SLI",  "SLIEMA", "LIB",   "SLIB",  "RLIB",
-                                            "SRLIB", "LIT",  "SLIT", "RLIT",   "SRLIT", "LITS", "SRLITS"};
+                                            "SRLIB", "LIT",  "SLIT", "RLIT",   "SRLIT", "LITS", "SLITS", "RLITS", "SRLITS"};
   tt_test::TempDir dir;
   for (Discretisation d : {Discretisation::Euler, Discretisation::Exact}) {
     for (const auto& preset : presets) {
