@@ -2,6 +2,7 @@
 //
 //   tracetorch run --arch A.json --weights W.pt --inputs X.pt --outputs Y.pt
 //                  [--states S.pt] [--save-states OUT.pt] [--compile] ...
+//   tracetorch run --nir NET.nir --dt 1e-3 --inputs X.pt --outputs Y.pt ...   (tools/run_nir.cpp)
 //   tracetorch info FILE.pt       keys, dtypes and shapes of a .pt file
 //   tracetorch arch A.json        the model an architecture file builds
 //
@@ -12,6 +13,7 @@
 #include <iostream>
 #include <optional>
 
+#include "run_nir.h"
 #include "tracetorch/tracetorch.h"
 
 namespace {
@@ -21,6 +23,7 @@ struct RunArgs {
   bool compile = false, decompile = false, python_aliases = false;
   std::optional<uint64_t> seed;
   int threads = 0;
+  tt_cli::NirArgs nir;
 };
 
 // The weights may be a compiled state_dict (`1.beta` instead of `1.raw_beta`): then the model is
@@ -43,8 +46,15 @@ void load_weights(torch::nn::Module& model, const std::string& path) {
 int run(const RunArgs& a) {
   if (a.threads > 0) torch::set_num_threads(a.threads);
   const torch::Device device(a.device);
-  tt::Sequential model = tt::arch::load(a.arch);
-  load_weights(*model, a.weights);
+  if (a.nir.path.empty() && (a.arch.empty() || a.weights.empty()))
+    throw tt::Error("run needs --arch and --weights, or --nir");
+  tt_cli::SteppedModel loaded = a.nir.path.empty() ? tt_cli::SteppedModel{} : tt_cli::load_nir_model(a.nir);
+  if (a.nir.path.empty()) {
+    tt::Sequential sequential = tt::arch::load(a.arch);
+    loaded = {sequential.ptr(), [sequential](const torch::Tensor& x) mutable { return sequential->forward(x); }};
+  }
+  const auto& model = loaded.module;
+  if (!a.weights.empty()) load_weights(*model, a.weights);
   model->to(device);
   if (a.compile) tt::compile(*model);
   if (a.decompile) tt::decompile(*model);
@@ -61,7 +71,7 @@ int run(const RunArgs& a) {
   model->eval();
   std::vector<torch::Tensor> outputs;
   outputs.reserve(static_cast<size_t>(inputs.size(0)));
-  for (int64_t t = 0; t < inputs.size(0); ++t) outputs.push_back(model->forward(inputs[t]));
+  for (int64_t t = 0; t < inputs.size(0); ++t) outputs.push_back(loaded.step(inputs[t]));
   if (!a.outputs.empty()) {
     torch::Tensor stacked = outputs.empty() ? torch::empty({0}) : torch::stack(outputs).cpu();
     tt::io::save_tensor(stacked, a.outputs);
@@ -113,8 +123,9 @@ int main(int argc, char** argv) {
 
   RunArgs r;
   auto* run_cmd = app.add_subcommand("run", "run a model over time-major inputs one step at a time");
-  run_cmd->add_option("--arch", r.arch, "architecture JSON (tt-arch/1)")->required();
-  run_cmd->add_option("--weights", r.weights, "state_dict .pt (Python torch.save or ours)")->required();
+  CLI::Option* nir = tt_cli::add_nir_options(*run_cmd, r.nir);
+  run_cmd->add_option("--arch", r.arch, "architecture JSON (tt-arch/1)")->excludes(nir);
+  run_cmd->add_option("--weights", r.weights, "state_dict .pt (Python torch.save or ours)");
   run_cmd->add_option("--inputs", r.inputs, "inputs .pt, one tensor [T, ...]")->required();
   run_cmd->add_option("--outputs", r.outputs, "where to write the stacked outputs [T, ...]");
   run_cmd->add_option("--states", r.states, "start from these states instead of zeros");

@@ -16,8 +16,34 @@ struct CloneCase {
   std::vector<int64_t> input_shape;                          // one timestep
 };
 
+// input [6] -> lif -> w -> lif (a recurrent edge) ; lif -> output
+std::shared_ptr<torch::nn::Module> nir_graph() {
+  using tt::io::make_nir_node;
+  tt::io::NirGraph g;
+  g.type = "NIRGraph";
+  g.add_node(make_nir_node("input", "Input").set("shape", torch::tensor({6}, torch::kInt64)));
+  g.add_node(make_nir_node("lif", "LIF")
+                 .set("tau", torch::full({6}, 5e-3))
+                 .set("r", torch::ones({6}))
+                 .set("v_leak", torch::zeros({6}))
+                 .set("v_threshold", torch::full({6}, 0.1)));
+  g.add_node(make_nir_node("w", "Linear").set("weight", torch::randn({6, 6})));
+  g.add_node(make_nir_node("output", "Output").set("shape", torch::tensor({6}, torch::kInt64)));
+  g.add_edge("input", "lif").add_edge("lif", "w").add_edge("w", "lif").add_edge("lif", "output");
+  return tt::nir::import_graph(g, tt::nir::ImportOptions(1e-3)).ptr();
+}
+
 std::vector<CloneCase> clone_cases() {
   return {
+      {"nir.CubaLIF",
+       [] {
+         return tt::nir::Neuron(
+                    tt::nir::CubaLIFOptions({6}).set("tau_syn", 2e-3).set("tau_mem", 5e-3).set("v_threshold", 0.1))
+             .ptr();
+       },
+       {3, 6}},
+      {"nir.Delay", [] { return tt::nir::Delay(tt::nir::DelayOptions({6}, torch::full({6}, 2e-3))).ptr(); }, {3, 6}},
+      {"nir.Graph", nir_graph, {3, 6}},
       {"LIB", [] { return tt::snn::LIB(tt::snn::LIBOptions(6).beta_rank(0)).ptr(); }, {3, 6}},
       {"DSRLITS", [] { return tt::snn::DSRLITS(6).ptr(); }, {3, 6}},
       {"SLI_dim1", [] { return tt::snn::SLI(tt::snn::SLIOptions(6).dim(1)).ptr(); }, {2, 6, 4}},
