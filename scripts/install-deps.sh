@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-torch
   python3-numpy python3-h5py   # the NIR interop tests write files with the reference nir package
+  clang libclang-rt-14-dev llvm-14   # make test-sanitize and make fuzz (ASan, UBSan, libFuzzer, llvm-symbolizer)
   dataset-fashion-mnist
 )
 

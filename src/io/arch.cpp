@@ -1,6 +1,12 @@
 #include "tracetorch/core/arch.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <sstream>
 #include <variant>
 
@@ -9,11 +15,69 @@
 
 namespace tt::arch {
 
+namespace {
+
+// A value as it appears in an error message: never a megabyte of JSON, and invalid UTF-8 (possible
+// in a document built in memory) is replaced rather than thrown about.
+std::string brief(const json& v) {
+  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 120) text = text.substr(0, 117) + "...";
+  return text;
+}
+
+// JSON numbers above INT64_MAX parse as unsigned; get<int64_t>() would wrap them to negatives.
+int64_t to_int64(const json& v, const std::string& path) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw ArchError(path + ": " + brief(v) + " is out of range (at most 9223372036854775807)");
+  return v.get<int64_t>();
+}
+
+// Building recurses once per nested node and nlohmann's dump() once per level, so an unbounded
+// nesting is a stack overflow. Checked without recursion before anything else looks at the tree;
+// the error names the path down to the first value that is too deep.
+void check_depth(const json& root, const std::string& root_path) {
+  struct Level {
+    const json* node;
+    json::const_iterator next;
+  };
+  std::vector<Level> stack;
+  auto enter = [&](const json& node) {
+    if (stack.size() >= kMaxDepth) {
+      std::string path = root_path;
+      for (const auto& level : stack) {
+        if (path.size() > 200) {
+          path += "...";
+          break;
+        }
+        const auto at = std::prev(level.next);
+        if (level.node->is_object()) path += (path.empty() ? "" : ".") + at.key();
+        else path += "[" + std::to_string(at - level.node->cbegin()) + "]";
+      }
+      throw ArchError(path + ": nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    stack.push_back({&node, node.cbegin()});
+  };
+  if (!root.is_structured()) return;
+  enter(root);
+  while (!stack.empty()) {
+    Level& top = stack.back();
+    if (top.next == top.node->cend()) {
+      stack.pop_back();
+      continue;
+    }
+    const json& child = *top.next;
+    ++top.next;
+    if (child.is_structured()) enter(child);
+  }
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Args
 
 Args::Args(const json& node, std::string path) : node_(node), path_(std::move(path)) {
-  if (!node_.is_object()) throw ArchError(path_ + ": expected an object, got " + node_.dump());
+  if (!node_.is_object()) throw ArchError(path_ + ": expected an object, got " + brief(node_));
   used_.push_back("type");
 }
 
@@ -29,8 +93,8 @@ const json& Args::get_raw(const std::string& name) const {
 
 int64_t Args::get_int(const std::string& name) const {
   const json& v = get_raw(name);
-  if (!v.is_number_integer()) throw ArchError(member_path(name) + ": expected an integer, got " + v.dump());
-  return v.get<int64_t>();
+  if (!v.is_number_integer()) throw ArchError(member_path(name) + ": expected an integer, got " + brief(v));
+  return to_int64(v, member_path(name));
 }
 
 int64_t Args::get_int(const std::string& name, int64_t fallback) const {
@@ -40,38 +104,38 @@ int64_t Args::get_int(const std::string& name, int64_t fallback) const {
 bool Args::get_bool(const std::string& name, bool fallback) const {
   if (!has(name)) return fallback;
   const json& v = get_raw(name);
-  if (!v.is_boolean()) throw ArchError(member_path(name) + ": expected true or false, got " + v.dump());
+  if (!v.is_boolean()) throw ArchError(member_path(name) + ": expected true or false, got " + brief(v));
   return v.get<bool>();
 }
 
 double Args::get_number(const std::string& name, double fallback) const {
   if (!has(name)) return fallback;
   const json& v = get_raw(name);
-  if (!v.is_number()) throw ArchError(member_path(name) + ": expected a number, got " + v.dump());
+  if (!v.is_number()) throw ArchError(member_path(name) + ": expected a number, got " + brief(v));
   return v.get<double>();
 }
 
 std::string Args::get_string(const std::string& name, const std::string& fallback) const {
   if (!has(name)) return fallback;
   const json& v = get_raw(name);
-  if (!v.is_string()) throw ArchError(member_path(name) + ": expected a string, got " + v.dump());
+  if (!v.is_string()) throw ArchError(member_path(name) + ": expected a string, got " + brief(v));
   return v.get<std::string>();
 }
 
 std::vector<int64_t> Args::get_int_list(const std::string& name, size_t length, int64_t fallback) const {
   if (!has(name)) return std::vector<int64_t>(length, fallback);
   const json& v = get_raw(name);
-  if (v.is_number_integer()) return std::vector<int64_t>(length, v.get<int64_t>());
+  if (v.is_number_integer()) return std::vector<int64_t>(length, to_int64(v, member_path(name)));
   if (v.is_array() && v.size() == length) {
     std::vector<int64_t> out;
     for (const auto& e : v) {
-      if (!e.is_number_integer()) throw ArchError(member_path(name) + ": expected integers, got " + v.dump());
-      out.push_back(e.get<int64_t>());
+      if (!e.is_number_integer()) throw ArchError(member_path(name) + ": expected integers, got " + brief(v));
+      out.push_back(to_int64(e, member_path(name)));
     }
     return out;
   }
   throw ArchError(member_path(name) + ": expected an integer or a list of " + std::to_string(length) +
-                  " integers, got " + v.dump());
+                  " integers, got " + brief(v));
 }
 
 void Args::finish() const {
@@ -108,7 +172,7 @@ std::vector<std::string> Registry::types() const {
 }
 
 torch::nn::AnyModule Registry::build_node(const json& node, const std::string& path) const {
-  if (!node.is_object()) throw ArchError(path + ": expected an object with a \"type\", got " + node.dump());
+  if (!node.is_object()) throw ArchError(path + ": expected an object with a \"type\", got " + brief(node));
   if (!node.contains("type") || !node.at("type").is_string())
     throw ArchError(path + ".type: missing or not a string");
   const std::string type = node.at("type").get<std::string>();
@@ -246,11 +310,12 @@ Registry default_registry() {
 
 tt::Sequential build(const json& document, const Registry& registry) {
   if (!document.is_object()) throw ArchError("document: expected an object");
+  check_depth(document, "");
   if (!document.contains("format") || document.at("format") != "tt-arch/1")
-    throw ArchError("format: expected \"tt-arch/1\", got " + (document.contains("format") ? document.at("format").dump() : std::string("nothing")));
+    throw ArchError("format: expected \"tt-arch/1\", got " + (document.contains("format") ? brief(document.at("format")) : std::string("nothing")));
   if (!document.contains("model")) throw ArchError("model: missing");
   const json& model = document.at("model");
-  if (!model.is_object() || model.value("type", std::string()) != "Sequential")
+  if (!model.is_object() || !model.contains("type") || model.at("type") != "Sequential")
     throw ArchError("model.type: the root node must be a Sequential");
   Args args(model, "model");
   tt::Sequential root = build_sequential(args, registry);
@@ -259,11 +324,28 @@ tt::Sequential build(const json& document, const Registry& registry) {
 }
 
 tt::Sequential load(const std::string& path, const Registry& registry) {
-  std::ifstream in(path);
-  if (!in) throw FileError(path + ": cannot open architecture file (no such file or not readable)");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw FileError(path + ": cannot open architecture file: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw FileError(path + ": is a directory, not an architecture file");
+  if (st.st_size > static_cast<off_t>(kMaxFileBytes))
+    throw FileError(path + ": architecture file of " + std::to_string(st.st_size) + " bytes is larger than the " +
+                    std::to_string(kMaxFileBytes) + "-byte limit");
+  std::string text;
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw FileError(path + ": cannot open architecture file (not readable)");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) throw FileError(path + ": cannot read architecture file");
+  } catch (const FileError&) {
+    throw;
+  } catch (const std::exception& e) {  // libstdc++ reports some read errors as exceptions
+    throw FileError(path + ": cannot read architecture file: " + e.what());
+  }
+  if (text.size() > kMaxFileBytes) throw FileError(path + ": architecture file is larger than the limit");
   json document;
   try {
-    document = json::parse(in);
+    document = json::parse(text);
   } catch (const json::exception& e) {
     throw ArchError(path + ": not valid JSON: " + e.what());
   }

@@ -283,6 +283,9 @@ class Unpickler {
     auto it = storages_.find(key->s);
     if (it == storages_.end()) {
       c10::Device device = map_location_ ? *map_location_ : parse_location(location->s);
+      // A meta tensor has a shape and no data: loading one only defers the failure.
+      if (device.type() == c10::DeviceType::Meta)
+        fail_plain("storage '" + key->s + "' would go to the meta device, which holds no data (map_location can place it elsewhere)");
       size_t elem = element_size(type->dtype);
       uint64_t nbytes = 0;
       if (__builtin_mul_overflow(static_cast<uint64_t>(numel->i), static_cast<uint64_t>(elem), &nbytes))

@@ -3,6 +3,7 @@
 #include "tracetorch/io/pt_file.h"
 
 #include "pickle.h"
+#include "zip_check.h"
 #include "tracetorch/core/error.h"
 
 #include <caffe2/serialize/inline_container.h>
@@ -80,25 +81,6 @@ std::string describe(const c10::IValue& v) {
   return "a " + v.tagKind();
 }
 
-// A zip archive ends with an end-of-central-directory record (22 bytes plus a comment of at most
-// 65535 bytes). Looking for it first turns the common damage, a truncated file, into a clear
-// message without going through LibTorch's (slow, backtrace-building) exceptions.
-bool has_end_of_central_directory(const ser::ReadAdapterInterface& in) {
-  constexpr size_t kRecord = 22;
-  const uint64_t size = in.size();
-  if (size < kRecord) return false;
-  const uint64_t tail = std::min<uint64_t>(size, kRecord + 65535);
-  std::string buf(static_cast<size_t>(tail), '\0');
-  if (in.read(size - tail, buf.data(), buf.size(), "end of central directory") != buf.size()) return false;
-  for (size_t pos = buf.size() - kRecord + 1; pos-- > 0;) {
-    if (buf[pos] == 'P' && buf[pos + 1] == 'K' && buf[pos + 2] == '\x05' && buf[pos + 3] == '\x06') {
-      const size_t comment = static_cast<uint8_t>(buf[pos + 20]) | (static_cast<size_t>(static_cast<uint8_t>(buf[pos + 21])) << 8);
-      if (pos + kRecord + comment <= buf.size()) return true;  // trailing bytes are tolerated, as by miniz
-    }
-  }
-  return false;
-}
-
 c10::IValue load_archive(const std::shared_ptr<ser::ReadAdapterInterface>& in, const std::string& what,
                          std::optional<torch::Device> map_location) {
   try {
@@ -110,8 +92,8 @@ c10::IValue load_archive(const std::shared_ptr<ser::ReadAdapterInterface>& in, c
                                    "is not supported (re-save it with a current torch.save)");
       throw tt::FileError(what + ": not a torch file (not a zip archive)");
     }
-    if (!has_end_of_central_directory(*in))
-      throw tt::FileError(what + ": not a torch file: truncated or corrupt zip archive (no end-of-central-directory record)");
+    // Before LibTorch's reader: it trusts declared sizes and leaks when its constructor throws.
+    detail::check_zip_container(*in, what);
     ser::PyTorchStreamReader reader(in);
     if (reader.hasRecord("constants.pkl") || reader.hasRecord("bytecode.pkl"))
       throw tt::FileError(what + ": is a TorchScript archive (torch.jit.save), not a torch.save file");

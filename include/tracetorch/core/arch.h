@@ -12,7 +12,9 @@
 //
 // Ownership: build / load return a new model owned by the caller (a module holder). Throws
 // tt::ArchError for documents (also for invalid parameter values: the JSON path is named) and
-// tt::FileError for files that cannot be read or written. Thread safety: a Registry is a value;
+// tt::FileError for files that cannot be read or written. Hostile documents are bounded: at most
+// kMaxDepth levels of JSON nesting (checked without recursion before building) and kMaxFileBytes
+// per file (see docs/hostile-inputs.md). Thread safety: a Registry is a value;
 // building from one registry on several threads at once is safe, changing it meanwhile is not.
 #include <torch/torch.h>
 
@@ -27,6 +29,11 @@
 namespace tt::arch {
 
 using json = nlohmann::ordered_json;
+
+// Deepest nesting of objects and arrays a document may have (a Sequential level costs two).
+constexpr size_t kMaxDepth = 100;
+// Largest architecture file load() reads.
+constexpr size_t kMaxFileBytes = size_t{64} << 20;
 
 // Typed access to one node's arguments with path-named errors. Every argument a factory does
 // not read is reported by finish() as unknown.
