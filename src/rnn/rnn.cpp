@@ -20,17 +20,10 @@ torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer) {
 
 RecurrentLayer::RecurrentLayer(const std::string& type_name, RNNOptions options)
     : Layer(type_name, options.out_features(), options.dim()), options_(options) {
+  // ensure_states() checks the input's feature count and its batch axes against the states.
   expect_input_features(options_.in_features());
   if (options_.in_features() <= 0)
     throw ValueError(type_name + ": in_features must be positive, got " + std::to_string(options_.in_features()));
-}
-
-int64_t RecurrentLayer::check_input(const torch::Tensor& x) const {
-  const int64_t d = resolve_dim(x.dim());
-  if (x.size(d) != options_.in_features())
-    throw ValueError(type_name() + ": the input must have in_features=" + std::to_string(options_.in_features()) +
-                     " entries on axis " + std::to_string(dim()) + ", got shape " + c10::str(x.sizes()));
-  return d;
 }
 
 void RecurrentLayer::pretty_print(std::ostream& stream) const {
@@ -43,7 +36,10 @@ void RecurrentLayer::pretty_print(std::ostream& stream) const {
 // ---------------------------------------------------------------------------------------------
 // SimpleRNN
 
-SimpleRNNImpl::SimpleRNNImpl(SimpleRNNOptions options) : RecurrentLayer("rnn.SimpleRNN", std::move(options)) {
+SimpleRNNImpl::SimpleRNNImpl(SimpleRNNOptions options) : Cloneable("rnn.SimpleRNN", std::move(options)) { reset(); }
+
+void SimpleRNNImpl::reset() {
+  begin_reset();
   const int64_t in = options_.in_features(), out = options_.out_features();
   lin = register_module("lin", torch::nn::Linear(in + out, out));
   h_ = register_state("H");
@@ -52,22 +48,24 @@ SimpleRNNImpl::SimpleRNNImpl(SimpleRNNOptions options) : RecurrentLayer("rnn.Sim
 void SimpleRNNImpl::reset_parameters() { lin->reset_parameters(); }
 
 torch::Tensor SimpleRNNImpl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor h = moved ? state_at(h_).movedim(d, -1) : state_at(h_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor h = axis.in(state_at(h_));
 
   torch::Tensor h_new = torch::tanh(linear(torch::cat({h, x}, -1), lin));
 
-  state_at(h_) = moved ? h_new.movedim(-1, d) : h_new;
+  state_at(h_) = axis.out(h_new);
   return state_at(h_);
 }
 
 // ---------------------------------------------------------------------------------------------
 // GRU
 
-GRUImpl::GRUImpl(GRUOptions options) : RecurrentLayer("rnn.GRU", std::move(options)) {
+GRUImpl::GRUImpl(GRUOptions options) : Cloneable("rnn.GRU", std::move(options)) { reset(); }
+
+void GRUImpl::reset() {
+  begin_reset();
   const int64_t in = options_.in_features(), out = options_.out_features();
   gate_layers = register_module("gate_layers", torch::nn::Linear(in + out, 2 * out));
   candidate_layer = register_module("candidate_layer", torch::nn::Linear(in + out, out));
@@ -80,11 +78,10 @@ void GRUImpl::reset_parameters() {
 }
 
 torch::Tensor GRUImpl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor h = moved ? state_at(h_).movedim(d, -1) : state_at(h_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor h = axis.in(state_at(h_));
 
   const torch::Tensor gates = torch::sigmoid(linear(torch::cat({h, x}, -1), gate_layers));
   const std::vector<torch::Tensor> rz = gates.chunk(2, -1);  // reset first, update second
@@ -94,14 +91,17 @@ torch::Tensor GRUImpl::forward(const torch::Tensor& x_in) {
   // z weights the candidate, 1 - z keeps the old state (not nn.GRU's convention).
   torch::Tensor h_new = h.mul(torch::rsub(z, 1)).add(z.mul(candidate));
 
-  state_at(h_) = moved ? h_new.movedim(-1, d) : h_new;
+  state_at(h_) = axis.out(h_new);
   return state_at(h_);
 }
 
 // ---------------------------------------------------------------------------------------------
 // LSTM
 
-LSTMImpl::LSTMImpl(LSTMOptions options) : RecurrentLayer("rnn.LSTM", std::move(options)) {
+LSTMImpl::LSTMImpl(LSTMOptions options) : Cloneable("rnn.LSTM", std::move(options)) { reset(); }
+
+void LSTMImpl::reset() {
+  begin_reset();
   const int64_t in = options_.in_features(), out = options_.out_features();
   gate_layers = register_module("gate_layers", torch::nn::Linear(in + out, 4 * out));
   // Python keeps state names in a set; this is its order under PYTHONHASHSEED=0 (file key order).
@@ -112,20 +112,19 @@ LSTMImpl::LSTMImpl(LSTMOptions options) : RecurrentLayer("rnn.LSTM", std::move(o
 void LSTMImpl::reset_parameters() { gate_layers->reset_parameters(); }
 
 torch::Tensor LSTMImpl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor h = moved ? state_at(h_).movedim(d, -1) : state_at(h_);
-  const torch::Tensor c = moved ? state_at(c_).movedim(d, -1) : state_at(c_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor h = axis.in(state_at(h_));
+  const torch::Tensor c = axis.in(state_at(c_));
 
   const torch::Tensor a = linear(torch::cat({h, x}, -1), gate_layers);
   const std::vector<torch::Tensor> ifog = a.chunk(4, -1);  // i, f, o, g (not PyTorch's i, f, g, o)
   torch::Tensor c_new = torch::sigmoid(ifog[1]).mul(c).add(torch::sigmoid(ifog[0]).mul(torch::tanh(ifog[3])));
   torch::Tensor h_new = torch::sigmoid(ifog[2]).mul(torch::tanh(c_new));
 
-  state_at(c_) = moved ? c_new.movedim(-1, d) : c_new;
-  state_at(h_) = moved ? h_new.movedim(-1, d) : h_new;
+  state_at(c_) = axis.out(c_new);
+  state_at(h_) = axis.out(h_new);
   return state_at(h_);
 }
 

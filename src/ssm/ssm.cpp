@@ -44,6 +44,15 @@ std::pair<torch::Tensor, torch::Tensor> selective_step(const torch::Tensor& stat
   return {std::move(new_state), std::move(y)};
 }
 
+// Options from the short constructor: d_state counts as given only when it is not the default
+// (architecture JSON writes given arguments back).
+template <typename Options>
+Options with_d_state(int64_t num_neurons, int64_t d_state, int64_t default_d_state) {
+  Options o(num_neurons);
+  if (d_state != default_d_state) o.d_state(d_state);
+  return o;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -52,14 +61,6 @@ std::pair<torch::Tensor, torch::Tensor> selective_step(const torch::Tensor& stat
 SSMLayer::SSMLayer(const std::string& type_name, int64_t num_neurons, int64_t d_state, int64_t dim)
     : Layer(type_name, num_neurons, dim), d_state_(d_state) {
   if (d_state < 1) throw ValueError(type_name + ": d_state must be positive, got " + std::to_string(d_state));
-}
-
-int64_t SSMLayer::check_input(const torch::Tensor& x) const {
-  const int64_t d = resolve_dim(x.dim());
-  if (x.size(d) != num_neurons())
-    throw ValueError(type_name() + ": the input must have num_neurons=" + std::to_string(num_neurons()) +
-                     " entries on axis " + std::to_string(dim()) + ", got shape " + shape_string(x.sizes()));
-  return d;
 }
 
 size_t SSMLayer::register_ssm_state(const std::string& name, int64_t trailing) {
@@ -93,15 +94,15 @@ std::optional<std::string> SSMLayer::check_state_shape(size_t index, torch::IntA
 // ---------------------------------------------------------------------------------------------
 // S4
 
-S4Impl::S4Impl(int64_t num_neurons, int64_t d_state, int64_t dim) : S4Impl([&] {
-    S4Options o(num_neurons);
-    if (d_state != 64) o.d_state(d_state);
-    if (dim != -1) o.dim(dim);
-    return o;
-  }()) {}
+S4Impl::S4Impl(int64_t num_neurons, int64_t d_state) : S4Impl(with_d_state<S4Options>(num_neurons, d_state, 64)) {}
 
 S4Impl::S4Impl(S4Options options)
-    : SSMLayer("ssm.S4", options.num_neurons(), options.d_state(), options.dim()), options_(options) {
+    : Cloneable("ssm.S4", options.num_neurons(), options.d_state(), options.dim()), options_(options) {
+  reset();
+}
+
+void S4Impl::reset() {
+  begin_reset();
   const int64_t n = num_neurons(), d = d_state_;
   A_log = register_parameter("A_log", torch::empty({n, d}));
   B = register_parameter("B", torch::empty({n, d}));
@@ -122,11 +123,10 @@ void S4Impl::reset_parameters() {
 }
 
 torch::Tensor S4Impl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor state = moved ? state_at(state_).movedim(d, -2) : state_at(state_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor state = working_state(axis, state_at(state_));
 
   const torch::Tensor dt = torch::exp(log_dt).unsqueeze(-1);
   const torch::Tensor A = torch::neg(torch::exp(A_log));
@@ -135,8 +135,8 @@ torch::Tensor S4Impl::forward(const torch::Tensor& x_in) {
   torch::Tensor new_state = state.mul(A_bar).add(B_bar.mul(x.unsqueeze(-1)));
   torch::Tensor y = new_state.mul(C).sum(-1).add(x.mul(D));
 
-  state_at(state_) = moved ? new_state.movedim(-2, d) : new_state;
-  return moved ? y.movedim(-1, d) : y;
+  state_at(state_) = stored_state(axis, new_state);
+  return axis.out(y);
 }
 
 void S4Impl::pretty_print(std::ostream& stream) const {
@@ -148,15 +148,15 @@ void S4Impl::pretty_print(std::ostream& stream) const {
 // ---------------------------------------------------------------------------------------------
 // S5
 
-S5Impl::S5Impl(int64_t num_neurons, int64_t d_state, int64_t dim) : S5Impl([&] {
-    S5Options o(num_neurons);
-    if (d_state != 64) o.d_state(d_state);
-    if (dim != -1) o.dim(dim);
-    return o;
-  }()) {}
+S5Impl::S5Impl(int64_t num_neurons, int64_t d_state) : S5Impl(with_d_state<S5Options>(num_neurons, d_state, 64)) {}
 
 S5Impl::S5Impl(S5Options options)
-    : SSMLayer("ssm.S5", options.num_neurons(), options.d_state(), options.dim()), options_(options) {
+    : Cloneable("ssm.S5", options.num_neurons(), options.d_state(), options.dim()), options_(options) {
+  reset();
+}
+
+void S5Impl::reset() {
+  begin_reset();
   const int64_t n = num_neurons(), d = d_state_;
   A_log = register_parameter("A_log", torch::empty({d}));
   B = register_parameter("B", torch::empty({n, d}));
@@ -194,11 +194,10 @@ void S5Impl::reset_parameters() {
 }
 
 torch::Tensor S5Impl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor g = moved ? state_at(global_state_).movedim(d, -1) : state_at(global_state_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor g = axis.in(state_at(global_state_));
 
   const torch::Tensor dt = torch::exp(log_dt);
   const torch::Tensor A = torch::neg(torch::exp(A_log));
@@ -207,8 +206,8 @@ torch::Tensor S5Impl::forward(const torch::Tensor& x_in) {
   torch::Tensor new_g = g.mul(A_bar).add(B_bar.mul(torch::matmul(x, B)));
   torch::Tensor y = torch::matmul(new_g, C).add(x.mul(D));
 
-  state_at(global_state_) = moved ? new_g.movedim(-1, d) : new_g;
-  return moved ? y.movedim(-1, d) : y;
+  state_at(global_state_) = axis.out(new_g);
+  return axis.out(y);
 }
 
 void S5Impl::pretty_print(std::ostream& stream) const {
@@ -220,18 +219,17 @@ void S5Impl::pretty_print(std::ostream& stream) const {
 // ---------------------------------------------------------------------------------------------
 // S6
 
-S6Impl::S6Impl(int64_t num_neurons, int64_t d_state, int64_t dt_rank, int64_t dim) : S6Impl([&] {
-    S6Options o(num_neurons);
-    if (d_state != 16) o.d_state(d_state);
-    if (dt_rank != -1) o.dt_rank(dt_rank);
-    if (dim != -1) o.dim(dim);
-    return o;
-  }()) {}
+S6Impl::S6Impl(int64_t num_neurons, int64_t d_state) : S6Impl(with_d_state<S6Options>(num_neurons, d_state, 16)) {}
 
 S6Impl::S6Impl(S6Options options)
-    : SSMLayer("ssm.S6", options.num_neurons(), options.d_state(), options.dim()),
+    : Cloneable("ssm.S6", options.num_neurons(), options.d_state(), options.dim()),
       options_(options),
       dt_rank_(resolve_dt_rank(options.dt_rank(), options.num_neurons(), "ssm.S6")) {
+  reset();
+}
+
+void S6Impl::reset() {
+  begin_reset();
   const int64_t n = num_neurons(), d = d_state_;
   // Construction draws x_proj.weight, dt_proj.weight, dt_proj.bias, in Python's order.
   x_proj = register_module("x_proj", torch::nn::Linear(torch::nn::LinearOptions(n, dt_rank_ + 2 * d).bias(false)));
@@ -256,17 +254,16 @@ void S6Impl::reset_parameters() {
 }
 
 torch::Tensor S6Impl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor state = moved ? state_at(state_).movedim(d, -2) : state_at(state_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor state = working_state(axis, state_at(state_));
 
   const torch::Tensor p = torch::linear(x, x_proj->weight);
   auto [new_state, y] = selective_step(state, x, p, dt_rank_, d_state_, dt_proj, A_log, D);
 
-  state_at(state_) = moved ? new_state.movedim(-2, d) : new_state;
-  return moved ? y.movedim(-1, d) : y;
+  state_at(state_) = stored_state(axis, new_state);
+  return axis.out(y);
 }
 
 void S6Impl::pretty_print(std::ostream& stream) const {
@@ -278,20 +275,18 @@ void S6Impl::pretty_print(std::ostream& stream) const {
 // ---------------------------------------------------------------------------------------------
 // Mamba
 
-MambaImpl::MambaImpl(int64_t num_neurons, int64_t d_state, int64_t dim, int64_t dt_rank, int64_t conv_kernel)
-    : MambaImpl([&] {
-        MambaOptions o(num_neurons);
-        if (d_state != 16) o.d_state(d_state);
-        if (dim != -1) o.dim(dim);
-        if (dt_rank != -1) o.dt_rank(dt_rank);
-        if (conv_kernel != 4) o.conv_kernel(conv_kernel);
-        return o;
-      }()) {}
+MambaImpl::MambaImpl(int64_t num_neurons, int64_t d_state)
+    : MambaImpl(with_d_state<MambaOptions>(num_neurons, d_state, 16)) {}
 
 MambaImpl::MambaImpl(MambaOptions options)
-    : SSMLayer("ssm.Mamba", options.num_neurons(), options.d_state(), options.dim()),
+    : Cloneable("ssm.Mamba", options.num_neurons(), options.d_state(), options.dim()),
       options_(options),
       dt_rank_(resolve_dt_rank(options.dt_rank(), options.num_neurons(), "ssm.Mamba")) {
+  reset();
+}
+
+void MambaImpl::reset() {
+  begin_reset();
   const int64_t n = num_neurons(), d = d_state_, k = options_.conv_kernel();
   // Registration (and random draw) order as in Python: in_proj, out_proj, conv, ssm_proj, dt_proj.
   in_proj = register_module("in_proj", torch::nn::Linear(torch::nn::LinearOptions(n, 2 * n).bias(false)));
@@ -330,29 +325,28 @@ void MambaImpl::reset_parameters() {
 }
 
 torch::Tensor MambaImpl::forward(const torch::Tensor& x_in) {
-  const int64_t d = check_input(x_in);
   ensure_states(x_in);
-  const bool moved = d != x_in.dim() - 1;
-  const torch::Tensor x = moved ? x_in.movedim(d, -1) : x_in;
-  const torch::Tensor ssm_state = moved ? state_at(ssm_state_).movedim(d, -2) : state_at(ssm_state_);
+  const FeatureAxis axis = feature_axis(x_in);
+  const torch::Tensor x = axis.in(x_in);
+  const torch::Tensor ssm_state = working_state(axis, state_at(ssm_state_));
 
   const std::vector<torch::Tensor> main_gate = torch::linear(x, in_proj->weight).chunk(2, -1);
   torch::Tensor u = main_gate[0];
   if (has_conv()) {
     // Shift the window left, newest input last; then a depthwise dot product with the kernel.
-    const torch::Tensor buffer = moved ? state_at(conv_buffer_).movedim(d, -2) : state_at(conv_buffer_);
+    const torch::Tensor buffer = working_state(axis, state_at(conv_buffer_));
     torch::Tensor new_buffer = torch::cat({buffer.slice(-1, 1), u.unsqueeze(-1)}, -1);
     u = new_buffer.mul(conv_weights).sum(-1).add(conv_bias);
-    state_at(conv_buffer_) = moved ? new_buffer.movedim(-2, d) : new_buffer;
+    state_at(conv_buffer_) = stored_state(axis, new_buffer);
   }
   u = torch::silu(u);
 
   const torch::Tensor p = torch::linear(u, ssm_proj->weight);
   auto [new_state, y] = selective_step(ssm_state, u, p, dt_rank_, d_state_, dt_proj, A_log, D);
-  state_at(ssm_state_) = moved ? new_state.movedim(-2, d) : new_state;
+  state_at(ssm_state_) = stored_state(axis, new_state);
 
   torch::Tensor out = torch::linear(y.mul(torch::silu(main_gate[1])), out_proj->weight).add(x);
-  return moved ? out.movedim(-1, d) : out;
+  return axis.out(out);
 }
 
 void MambaImpl::pretty_print(std::ostream& stream) const {

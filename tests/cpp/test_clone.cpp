@@ -47,6 +47,21 @@ std::vector<CloneCase> clone_cases() {
       {"LIB", [] { return tt::snn::LIB(tt::snn::LIBOptions(6).beta_rank(0)).ptr(); }, {3, 6}},
       {"DSRLITS", [] { return tt::snn::DSRLITS(6).ptr(); }, {3, 6}},
       {"SLI_dim1", [] { return tt::snn::SLI(tt::snn::SLIOptions(6).dim(1)).ptr(); }, {2, 6, 4}},
+      {"SimpleRNN", [] { return tt::rnn::SimpleRNN(6, 4).ptr(); }, {3, 6}},
+      {"GRU", [] { return tt::rnn::GRU(6, 5).ptr(); }, {3, 6}},
+      {"LSTM_dim1", [] { return tt::rnn::LSTM(tt::rnn::LSTMOptions(6, 3).dim(1)).ptr(); }, {2, 6, 4}},
+      {"S4", [] { return tt::ssm::S4(6, 3).ptr(); }, {3, 6}},
+      {"S5_dim1", [] { return tt::ssm::S5(tt::ssm::S5Options(6).d_state(3).dim(1)).ptr(); }, {2, 6, 4}},
+      {"S6", [] { return tt::ssm::S6(tt::ssm::S6Options(6).d_state(3).dt_rank(2)).ptr(); }, {3, 6}},
+      {"Mamba", [] { return tt::ssm::Mamba(tt::ssm::MambaOptions(6).d_state(3).conv_kernel(3)).ptr(); }, {3, 6}},
+      {"Mamba_noconv_dim1",
+       [] { return tt::ssm::Mamba(tt::ssm::MambaOptions(6).d_state(2).conv_kernel(1).dim(1)).ptr(); },
+       {2, 6, 4}},
+      {"Sequential_GRU_S6",
+       [] {
+         return torch::nn::Sequential(torch::nn::Linear(6, 5), tt::rnn::GRU(5, 4), tt::ssm::S6(4, 2)).ptr();
+       },
+       {3, 6}},
   };
 }
 

@@ -39,13 +39,7 @@ torch::nn::AnyModule make_layer(const std::string& type, const json& args) {
 
 tt::Layer& as_layer(torch::nn::AnyModule& m) { return dynamic_cast<tt::Layer&>(*m.ptr()); }
 
-// Runs inputs[t] for every t and stacks the outputs.
-torch::Tensor run_steps(torch::nn::AnyModule& m, const torch::Tensor& inputs, int64_t begin = 0, int64_t end = -1) {
-  if (end < 0) end = inputs.size(0);
-  std::vector<torch::Tensor> outs;
-  for (int64_t t = begin; t < end; ++t) outs.push_back(m.forward(inputs[t]));
-  return torch::stack(outs);
-}
+using tt_test::run_steps;
 
 std::vector<std::string> keys_of(const TensorDict& d) {
   std::vector<std::string> keys;
@@ -125,15 +119,38 @@ TEST(RnnLayers, DimMovesTheFeatureAxis) {
 TEST(RnnLayers, Errors) {
   EXPECT_THROW(tt::rnn::GRU(0, 3), tt::ValueError);
   EXPECT_THROW(tt::rnn::GRU(3, 0), tt::ValueError);
-  tt::rnn::SimpleRNN simple(3, 2);
-  try {
-    simple(torch::zeros({2, 4}));
-    ADD_FAILURE() << "no error for a wrong feature size";
-  } catch (const tt::ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("in_features=3"), std::string::npos) << e.what();
-  }
   tt::rnn::SimpleRNN far(tt::rnn::SimpleRNNOptions(3, 2).dim(4));
   EXPECT_THROW(far(torch::zeros({2, 3})), tt::ValueError);
+  // A wrong feature count and a changed batch size name the layer, the state and both shapes, in
+  // every path (reference and fast).
+  for (bool grad : {true, false}) {
+    torch::AutoGradMode mode(grad);
+    for (const std::string type : {"rnn.SimpleRNN", "rnn.GRU", "rnn.LSTM"}) {
+      SCOPED_TRACE(type + (grad ? " grad" : " no grad"));
+      auto m = make_layer(type, {{"in_features", 3}, {"out_features", 2}});
+      try {
+        m.forward(torch::zeros({2, 4}));
+        ADD_FAILURE() << "no error for a wrong feature size";
+      } catch (const tt::ValueError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(type + "(2)"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("expected 3 features"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("[2, 4]"), std::string::npos) << msg;
+      }
+      m.forward(torch::zeros({2, 3}));
+      try {
+        m.forward(torch::zeros({1, 3}));  // Python would broadcast (Quirk Q14)
+        ADD_FAILURE() << "no error for a changed batch size";
+      } catch (const tt::ValueError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("has shape [2, 2]"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("[1, 3]"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("zero_states"), std::string::npos) << msg;
+      }
+      tt::zero_states(*m.ptr());
+      EXPECT_EQ(shape_of(m.forward(torch::zeros({1, 3}))), (std::vector<int64_t>{1, 2}));
+    }
+  }
 }
 
 TEST(RnnLayers, CompileAndDecompileAreNoOps) {
@@ -196,53 +213,7 @@ TEST(RnnTraining, BackpropThroughTimeReachesEveryParameter) {
   }
 }
 
-// Central finite differences vs autograd in float64 over a 4-step sequence, for every parameter
-// element and every input element.
-void gradient_check(torch::nn::AnyModule m, const std::vector<int64_t>& step_shape) {
-  m.ptr()->to(torch::kFloat64);
-  std::vector<int64_t> shape = {4};
-  shape.insert(shape.end(), step_shape.begin(), step_shape.end());
-  torch::Tensor x = torch::randn(shape, torch::kFloat64).requires_grad_(true);
-  torch::Tensor y0;
-  {
-    torch::NoGradGuard g;
-    y0 = run_steps(m, x.detach());
-  }
-  const torch::Tensor weights = torch::randn(y0.sizes(), torch::kFloat64);
-  auto loss = [&]() {
-    tt::zero_states(*m.ptr());
-    return run_steps(m, x).mul(weights).sum();
-  };
-  std::vector<torch::Tensor> targets;
-  std::vector<std::string> names;
-  for (const auto& p : m.ptr()->named_parameters()) {
-    targets.push_back(p.value());
-    names.push_back(p.key());
-  }
-  targets.push_back(x);
-  names.push_back("input");
-  for (auto& t : targets) t.mutable_grad() = torch::Tensor();
-  loss().backward();
-  const double eps = 1e-6;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    torch::Tensor t = targets[i];
-    const torch::Tensor analytic = t.grad().clone();
-    torch::Tensor flat = t.detach().view({-1});
-    const torch::Tensor g = analytic.reshape({-1});
-    for (int64_t k = 0; k < flat.numel(); ++k) {
-      torch::NoGradGuard no_grad;
-      const double original = flat[k].item<double>();
-      flat[k] = original + eps;
-      const double plus = loss().item<double>();
-      flat[k] = original - eps;
-      const double minus = loss().item<double>();
-      flat[k] = original;
-      const double numeric = (plus - minus) / (2 * eps);
-      const double exact = g[k].item<double>();
-      EXPECT_NEAR(exact, numeric, 1e-7 + 1e-6 * std::abs(numeric)) << names[i] << "[" << k << "]";
-    }
-  }
-}
+using tt_test::gradient_check;
 
 TEST(RnnTraining, Float64GradientCheck) {
   for (const std::string type : {"rnn.SimpleRNN", "rnn.GRU", "rnn.LSTM"}) {

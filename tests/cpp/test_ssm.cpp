@@ -38,12 +38,7 @@ torch::nn::AnyModule make_layer(const std::string& type, json args) {
 
 tt::Layer& as_layer(torch::nn::AnyModule& m) { return dynamic_cast<tt::Layer&>(*m.ptr()); }
 
-torch::Tensor run_steps(torch::nn::AnyModule& m, const torch::Tensor& inputs, int64_t begin = 0, int64_t end = -1) {
-  if (end < 0) end = inputs.size(0);
-  std::vector<torch::Tensor> outs;
-  for (int64_t t = begin; t < end; ++t) outs.push_back(m.forward(inputs[t]));
-  return torch::stack(outs);
-}
+using tt_test::run_steps;
 
 std::vector<std::string> keys_of(const TensorDict& d) {
   std::vector<std::string> keys;
@@ -80,7 +75,7 @@ TEST(SsmLayers, StateDictKeysShapesAndOrder) {
   EXPECT_TRUE(torch::equal(s6->dt_proj->bias, torch::full({40}, -2.0)));
   EXPECT_TRUE(torch::equal(s6->D, torch::ones({40})));
   EXPECT_EQ(tt::ssm::S6(5)->dt_rank(), 1);
-  EXPECT_EQ(tt::ssm::S6(5, 16, 3)->dt_rank(), 3);
+  EXPECT_EQ(tt::ssm::S6(tt::ssm::S6Options(5).dt_rank(3))->dt_rank(), 3);
 
   tt::ssm::Mamba mamba(5, 4);
   EXPECT_EQ(key_shapes(*mamba), (KeyShapes{{"conv_weights", {5, 4}},
@@ -150,14 +145,41 @@ TEST(SsmLayers, StateShapesFollowTheSsmLayout) {
 TEST(SsmLayers, Errors) {
   EXPECT_THROW(tt::ssm::S4(0), tt::ValueError);
   EXPECT_THROW(tt::ssm::S4(3, 0), tt::ValueError);
-  EXPECT_THROW(tt::ssm::S6(3, 4, 0), tt::ValueError);
+  EXPECT_THROW(tt::ssm::S6(tt::ssm::S6Options(3).d_state(4).dt_rank(0)), tt::ValueError);
   EXPECT_THROW(tt::ssm::Mamba(tt::ssm::MambaOptions(3).dt_rank(-2)), tt::ValueError);
-  tt::ssm::S6 s6(5, 3);
-  try {
-    s6(torch::zeros({2, 4}));
-    ADD_FAILURE() << "no error for a wrong feature size";
-  } catch (const tt::ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("num_neurons=5"), std::string::npos) << e.what();
+  // A wrong feature count and a changed batch size name the layer, the state and both shapes, in
+  // every path (reference and fast).
+  for (bool grad : {true, false}) {
+    torch::AutoGradMode mode(grad);
+    for (const auto& [type, args] : std::vector<std::pair<std::string, json>>{
+             {"ssm.S4", {{"num_neurons", 5}, {"d_state", 3}}},
+             {"ssm.S5", {{"num_neurons", 5}, {"d_state", 3}}},
+             {"ssm.S6", {{"num_neurons", 5}, {"d_state", 3}}},
+             {"ssm.Mamba", {{"num_neurons", 5}, {"d_state", 3}}}}) {
+      SCOPED_TRACE(type + (grad ? " grad" : " no grad"));
+      auto m = make_layer(type, args);
+      try {
+        m.forward(torch::zeros({2, 4}));
+        ADD_FAILURE() << "no error for a wrong feature size";
+      } catch (const tt::ValueError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(type + "(5)"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("expected 5 features"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("[2, 4]"), std::string::npos) << msg;
+      }
+      m.forward(torch::zeros({2, 5}));
+      try {
+        m.forward(torch::zeros({3, 5}));
+        ADD_FAILURE() << "no error for a changed batch size";
+      } catch (const tt::ValueError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find(type + "(5)"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("state '" + as_layer(m).state_names()[0] + "' has shape [2, "), std::string::npos) << msg;
+        EXPECT_NE(msg.find("[3, 5]"), std::string::npos) << msg;
+      }
+      tt::zero_states(*m.ptr());
+      EXPECT_EQ(m.forward(torch::zeros({3, 5})).sizes().vec(), (std::vector<int64_t>{3, 5}));
+    }
   }
 }
 
@@ -249,52 +271,7 @@ TEST(SsmTraining, BackpropThroughTimeReachesEveryParameter) {
   }
 }
 
-// Central finite differences vs autograd in float64 over a 4-step sequence, for every parameter
-// element and every input element.
-void gradient_check(torch::nn::AnyModule m, const std::vector<int64_t>& step_shape) {
-  m.ptr()->to(torch::kFloat64);
-  std::vector<int64_t> shape = {4};
-  shape.insert(shape.end(), step_shape.begin(), step_shape.end());
-  torch::Tensor x = torch::randn(shape, torch::kFloat64).requires_grad_(true);
-  torch::Tensor y0;
-  {
-    torch::NoGradGuard g;
-    y0 = run_steps(m, x.detach());
-  }
-  const torch::Tensor weights = torch::randn(y0.sizes(), torch::kFloat64);
-  auto loss = [&]() {
-    tt::zero_states(*m.ptr());
-    return run_steps(m, x).mul(weights).sum();
-  };
-  std::vector<torch::Tensor> targets;
-  std::vector<std::string> names;
-  for (const auto& p : m.ptr()->named_parameters()) {
-    targets.push_back(p.value());
-    names.push_back(p.key());
-  }
-  targets.push_back(x);
-  names.push_back("input");
-  for (auto& t : targets) t.mutable_grad() = torch::Tensor();
-  loss().backward();
-  const double eps = 1e-6;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    torch::Tensor t = targets[i];
-    ASSERT_TRUE(t.grad().defined()) << names[i];
-    const torch::Tensor g = t.grad().reshape({-1});
-    torch::Tensor flat = t.detach().view({-1});
-    for (int64_t k = 0; k < flat.numel(); ++k) {
-      torch::NoGradGuard no_grad;
-      const double original = flat[k].item<double>();
-      flat[k] = original + eps;
-      const double plus = loss().item<double>();
-      flat[k] = original - eps;
-      const double minus = loss().item<double>();
-      flat[k] = original;
-      const double numeric = (plus - minus) / (2 * eps);
-      EXPECT_NEAR(g[k].item<double>(), numeric, 1e-7 + 1e-6 * std::abs(numeric)) << names[i] << "[" << k << "]";
-    }
-  }
-}
+using tt_test::gradient_check;
 
 TEST(SsmTraining, Float64GradientCheck) {
   for (const auto& [type, args] : small_layers()) {
@@ -582,11 +559,15 @@ TEST(SsmArch, RoundTripAndUnknownArguments) {
   EXPECT_EQ(model[3]->as<tt::ssm::MambaImpl>()->dim(), 1);
   EXPECT_EQ(model[3]->as<tt::ssm::MambaImpl>()->options().conv_kernel(), 2);
 
-  // Built in C++ with positional arguments: only non-default values are written.
-  tt::Sequential built(tt::ssm::S6(4, 16, 2), tt::ssm::Mamba(4, 16, -1, -1, 3));
+  // Built in C++: only the arguments that were set are written; the short constructor's d_state
+  // counts when it is not the default.
+  tt::Sequential built(tt::ssm::S6(tt::ssm::S6Options(4).dt_rank(2)), tt::ssm::Mamba(tt::ssm::MambaOptions(4).conv_kernel(3)),
+                       tt::ssm::S4(4, 64), tt::ssm::S5(4, 8));
   EXPECT_EQ(tt::arch::to_json(*built)["model"]["children"],
             json::parse(R"([{"type": "ssm.S6", "num_neurons": 4, "dt_rank": 2},
-                            {"type": "ssm.Mamba", "num_neurons": 4, "conv_kernel": 3}])"));
+                            {"type": "ssm.Mamba", "num_neurons": 4, "conv_kernel": 3},
+                            {"type": "ssm.S4", "num_neurons": 4},
+                            {"type": "ssm.S5", "num_neurons": 4, "d_state": 8}])"));
 
   json unknown = doc;
   unknown["model"]["children"][2]["kernel"] = 3;

@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -7,6 +9,13 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "tracetorch/core/model.h"
+
+#include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
+
+#include <atomic>
 
 namespace tt_test {
 
@@ -56,6 +65,107 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+namespace {
+
+// Forwards to the allocator it replaced and counts.
+class CountingAllocator : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  c10::DataPtr allocate(size_t n) override {
+    ++count;
+    return inner_->allocate(n);
+  }
+  void copy_data(void* dest, const void* src, std::size_t n) const override { inner_->copy_data(dest, src, n); }
+#else
+  c10::DataPtr allocate(size_t n) const override {
+    ++count;
+    return inner_->allocate(n);
+  }
+#endif
+  c10::DeleterFnPtr raw_deleter() const override { return inner_->raw_deleter(); }
+  c10::Allocator* inner() const { return inner_; }
+  mutable std::atomic<int64_t> count{0};
+
+ private:
+  c10::Allocator* inner_;
+};
+
+// High enough to win over LibTorch's own registration; restoring uses the same priority.
+constexpr uint8_t kCounterPriority = 200;
+CountingAllocator* active_counter = nullptr;
+
+}  // namespace
+
+CpuAllocationCounter::CpuAllocationCounter() {
+  if (active_counter) throw std::runtime_error("CpuAllocationCounter: one at a time");
+  active_counter = new CountingAllocator(c10::GetCPUAllocator());
+  c10::SetCPUAllocator(active_counter, kCounterPriority);
+}
+
+CpuAllocationCounter::~CpuAllocationCounter() {
+  c10::SetCPUAllocator(active_counter->inner(), kCounterPriority);
+  // Storages allocated meanwhile keep the inner allocator's deleter; the wrapper is not needed
+  // to free them, but LibTorch may still hold its pointer in a thread-local cache: keep it.
+  active_counter = nullptr;
+}
+
+int64_t CpuAllocationCounter::count() const { return active_counter->count.load(); }
+void CpuAllocationCounter::clear() { active_counter->count = 0; }
+
+torch::Tensor run_steps(torch::nn::AnyModule& m, const torch::Tensor& inputs, int64_t begin, int64_t end) {
+  if (end < 0) end = inputs.size(0);
+  std::vector<torch::Tensor> outs;
+  for (int64_t t = begin; t < end; ++t) outs.push_back(m.forward(inputs[t]));
+  return torch::stack(outs);
+}
+
+void gradient_check(torch::nn::AnyModule m, const std::vector<int64_t>& step_shape, int64_t steps) {
+  m.ptr()->to(torch::kFloat64);
+  std::vector<int64_t> shape = {steps};
+  shape.insert(shape.end(), step_shape.begin(), step_shape.end());
+  torch::Tensor x = torch::randn(shape, torch::kFloat64).requires_grad_(true);
+  torch::Tensor y0;
+  {
+    torch::NoGradGuard no_grad;
+    tt::zero_states(*m.ptr());
+    y0 = run_steps(m, x.detach());
+  }
+  const torch::Tensor weights = torch::randn(y0.sizes(), torch::kFloat64);
+  auto loss = [&]() {
+    tt::zero_states(*m.ptr());
+    return run_steps(m, x).mul(weights).sum();
+  };
+  std::vector<torch::Tensor> targets;
+  std::vector<std::string> names;
+  for (const auto& p : m.ptr()->named_parameters()) {
+    targets.push_back(p.value());
+    names.push_back(p.key());
+  }
+  targets.push_back(x);
+  names.push_back("input");
+  for (auto& t : targets) t.mutable_grad() = torch::Tensor();
+  loss().backward();
+  const double eps = 1e-6;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    torch::Tensor t = targets[i];
+    ASSERT_TRUE(t.grad().defined()) << names[i];
+    const torch::Tensor g = t.grad().reshape({-1});
+    torch::Tensor flat = t.detach().view({-1});
+    for (int64_t k = 0; k < flat.numel(); ++k) {
+      torch::NoGradGuard no_grad;
+      const double original = flat[k].item<double>();
+      flat[k] = original + eps;
+      const double plus = loss().item<double>();
+      flat[k] = original - eps;
+      const double minus = loss().item<double>();
+      flat[k] = original;
+      const double numeric = (plus - minus) / (2 * eps);
+      EXPECT_NEAR(g[k].item<double>(), numeric, 1e-7 + 1e-6 * std::abs(numeric)) << names[i] << "[" << k << "]";
+    }
+  }
 }
 
 }  // namespace tt_test

@@ -1,8 +1,10 @@
 #pragma once
-// Small helpers shared by the GoogleTest suites: locations, temporary folders, running Python.
+// Small helpers shared by the GoogleTest suites: locations, temporary folders, running Python,
+// stepping layers through a sequence, finite-difference gradient checks.
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 namespace tt_test {
 
@@ -38,5 +40,27 @@ int run_python(const std::string& code, std::string* output = nullptr);
 // Writes `text` to `path` (used by tests to make broken files).
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
+
+// Counts the CPU allocator's allocations (every tensor storage LibTorch creates on the CPU) while
+// it lives: installs a counting wrapper around the current CPU allocator, restores it on
+// destruction. One at a time; not thread-safe.
+class CpuAllocationCounter {
+ public:
+  CpuAllocationCounter();
+  ~CpuAllocationCounter();
+  CpuAllocationCounter(const CpuAllocationCounter&) = delete;
+  CpuAllocationCounter& operator=(const CpuAllocationCounter&) = delete;
+  int64_t count() const;
+  void clear();
+};
+
+// Runs inputs[t] through m for t in [begin, end) (end -1: to the last step), stacks the outputs.
+torch::Tensor run_steps(torch::nn::AnyModule& m, const torch::Tensor& inputs, int64_t begin = 0, int64_t end = -1);
+
+// Central finite differences against autograd in float64 over a `steps`-step sequence of inputs
+// shaped `step_shape`, for every parameter element and every input element (the loss is a fixed
+// random weighting of all outputs; states are zeroed before each evaluation). Converts m to
+// float64. Reports failures through GoogleTest.
+void gradient_check(torch::nn::AnyModule m, const std::vector<int64_t>& step_shape, int64_t steps = 4);
 
 }  // namespace tt_test

@@ -6,6 +6,9 @@
 //   for (auto& x_t : steps) y_t = gru(x_t);                  // one timestep per call
 //
 // Contract:
+// - Every layer is a tt::Cloneable: clone() copies parameters and the current states, so the copy
+//   continues a stream exactly like the original and independently of it; reset() re-creates and
+//   re-draws everything (reset_parameters() only re-draws the weights).
 // - The input has `in_features` entries on axis `dim` (negative counts from the end); the output
 //   and every state have the input's shape with that axis replaced by `out_features`.
 // - States (`H`; LSTM also `C`) are created lazily as zeros with the input's dtype/device and
@@ -16,10 +19,16 @@
 //   decompile() change nothing.
 // - Initial weights are nn.Linear's (fan_in = in + out), drawn from the global generator in
 //   Python's order: torch::manual_seed(s) gives the same weights as Python with torch.manual_seed(s).
+// Throws tt::ValueError for invalid options at construction, for an input without in_features
+// entries on `dim`, and for an input whose batch axes do not fit the existing states (call
+// zero_states() before changing the batch size; Python broadcasts a batch-1 state, Quirk Q14).
+// Thread safety: forward mutates the layer's states; a layer is not thread-safe. Distinct layers
+// (or clones) may run on distinct threads.
 #include <torch/torch.h>
 
 #include <ostream>
 
+#include "tracetorch/core/cloneable.h"
 #include "tracetorch/core/layer.h"
 
 namespace tt::rnn {
@@ -48,7 +57,7 @@ using SimpleRNNOptions = RNNOptions;
 using GRUOptions = RNNOptions;
 using LSTMOptions = RNNOptions;
 
-// Shared plumbing of the three cells: options, input checks, printing.
+// Shared plumbing of the three cells: options, printing.
 class RecurrentLayer : public Layer {
  public:
   const RNNOptions& options() const { return options_; }
@@ -56,14 +65,12 @@ class RecurrentLayer : public Layer {
 
  protected:
   RecurrentLayer(const std::string& type_name, RNNOptions options);
-  // Resolves `dim` for x and checks that x has in_features there; returns the resolved axis.
-  int64_t check_input(const torch::Tensor& x) const;
 
   RNNOptions options_;
 };
 
 // H <- tanh(linear(cat([H, x]), lin))
-class SimpleRNNImpl : public RecurrentLayer {
+class SimpleRNNImpl : public Cloneable<SimpleRNNImpl, RecurrentLayer> {
  public:
   SimpleRNNImpl(int64_t in_features, int64_t out_features)
       : SimpleRNNImpl(SimpleRNNOptions(in_features, out_features)) {}
@@ -71,50 +78,54 @@ class SimpleRNNImpl : public RecurrentLayer {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  // Re-creates the layer: new parameters drawn in Python's order, no states, empty buffers.
+  void reset() override;
   // Draws new initial weights (nn.Linear init) in Python's order.
   void reset_parameters();
 
   torch::nn::Linear lin{nullptr};
 
  private:
-  size_t h_;
+  size_t h_ = 0;
 };
 TORCH_MODULE(SimpleRNN);
 
 // g = sigmoid(linear(cat([H, x]), gate_layers)); r, z = chunk(g, 2)
 // c = tanh(linear(cat([H*r, x]), candidate_layer)); H <- H*(1 - z) + z*c
-class GRUImpl : public RecurrentLayer {
+class GRUImpl : public Cloneable<GRUImpl, RecurrentLayer> {
  public:
   GRUImpl(int64_t in_features, int64_t out_features) : GRUImpl(GRUOptions(in_features, out_features)) {}
   explicit GRUImpl(GRUOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  void reset() override;
   void reset_parameters();
 
   torch::nn::Linear gate_layers{nullptr};
   torch::nn::Linear candidate_layer{nullptr};
 
  private:
-  size_t h_;
+  size_t h_ = 0;
 };
 TORCH_MODULE(GRU);
 
 // i, f, o, g = chunk(linear(cat([H, x]), gate_layers), 4)
 // C <- sigmoid(f)*C + sigmoid(i)*tanh(g); H <- sigmoid(o)*tanh(C)
-class LSTMImpl : public RecurrentLayer {
+class LSTMImpl : public Cloneable<LSTMImpl, RecurrentLayer> {
  public:
   LSTMImpl(int64_t in_features, int64_t out_features) : LSTMImpl(LSTMOptions(in_features, out_features)) {}
   explicit LSTMImpl(LSTMOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  void reset() override;
   void reset_parameters();
 
   torch::nn::Linear gate_layers{nullptr};
 
  private:
-  size_t c_, h_;
+  size_t c_ = 0, h_ = 0;
 };
 TORCH_MODULE(LSTM);
 

@@ -2,10 +2,17 @@
 // tt::ssm: state-space layers with their states inside (spec section 7).
 //
 //   tt::ssm::S6 s6(32);                                       // num_neurons (d_state 16)
+//   tt::ssm::S4 s4(32, 8);                                    // num_neurons, d_state
 //   tt::ssm::Mamba mamba(tt::ssm::MambaOptions(32).d_state(8).conv_kernel(3));
 //   for (auto& x_t : steps) y_t = s6(x_t);                    // one timestep per call
 //
 // Contract:
+// - Construction: every layer takes (num_neurons, d_state = its default) or its options struct,
+//   whose chainable setters (`.d_state()`, `.dim()`, `.dt_rank()`, `.conv_kernel()`) are the way
+//   to set anything else. Option names are Python's keyword arguments.
+// - Every layer is a tt::Cloneable: clone() copies parameters and the current states, so the copy
+//   continues a stream exactly like the original and independently of it; reset() re-creates and
+//   re-initialises everything (reset_parameters() only the parameters).
 // - Input and output have `num_neurons` entries on axis `dim` (negative counts from the end);
 //   the output has the input's shape.
 // - SSM states have the input's shape with `dim` -> num_neurons and a trailing `d_state` axis
@@ -17,11 +24,18 @@
 // - Plain parameters (no constrained ones: compile()/decompile() change nothing); names, shapes
 //   and state_dict order are Python traceTorch's. Initial values follow Python's draw order
 //   from the global generator.
+// Throws tt::ValueError for invalid options at construction (d_state < 1, dt_rank < 1 other than
+// -1), for an input without num_neurons entries on `dim`, and for an input whose batch axes do
+// not fit the existing states (call zero_states() before changing the batch size; Python
+// broadcasts a batch-1 state, Quirk Q14).
+// Thread safety: forward mutates the layer's states; a layer is not thread-safe. Distinct layers
+// (or clones) may run on distinct threads.
 #include <torch/torch.h>
 
 #include <optional>
 #include <ostream>
 
+#include "tracetorch/core/cloneable.h"
 #include "tracetorch/core/layer.h"
 
 namespace tt::ssm {
@@ -40,7 +54,7 @@ namespace tt::ssm {
  private:                                              \
   std::optional<int64_t> NAME##_;
 
-// Positional order of the Python constructor: (num_neurons, d_state=64, dim=-1).
+// Python's keyword arguments and defaults: num_neurons, d_state=64, dim=-1.
 struct S4Options {
   explicit S4Options(int64_t num_neurons) : num_neurons_(num_neurons) {}
   TORCH_ARG(int64_t, num_neurons);
@@ -48,7 +62,7 @@ struct S4Options {
   TT_SSM_ARG(S4Options, dim, -1)
 };
 
-// (num_neurons, d_state=64, dim=-1)
+// num_neurons, d_state=64, dim=-1
 struct S5Options {
   explicit S5Options(int64_t num_neurons) : num_neurons_(num_neurons) {}
   TORCH_ARG(int64_t, num_neurons);
@@ -56,7 +70,7 @@ struct S5Options {
   TT_SSM_ARG(S5Options, dim, -1)
 };
 
-// (num_neurons, d_state=16, dt_rank=-1, dim=-1); dt_rank -1 means max(1, num_neurons / 16).
+// num_neurons, d_state=16, dt_rank=-1, dim=-1; dt_rank -1 means max(1, num_neurons / 16).
 struct S6Options {
   explicit S6Options(int64_t num_neurons) : num_neurons_(num_neurons) {}
   TORCH_ARG(int64_t, num_neurons);
@@ -65,7 +79,7 @@ struct S6Options {
   TT_SSM_ARG(S6Options, dim, -1)
 };
 
-// (num_neurons, d_state=16, dim=-1, dt_rank=-1, conv_kernel=4); conv_kernel <= 1: no convolution.
+// num_neurons, d_state=16, dim=-1, dt_rank=-1, conv_kernel=4; conv_kernel <= 1: no convolution.
 struct MambaOptions {
   explicit MambaOptions(int64_t num_neurons) : num_neurons_(num_neurons) {}
   TORCH_ARG(int64_t, num_neurons);
@@ -76,17 +90,23 @@ struct MambaOptions {
 };
 #undef TT_SSM_ARG
 
-// Shared plumbing: the SSM state layout rule, input checks, shape checks for load_states.
+// Shared plumbing: the SSM state layout rule, shape checks for load_states.
 class SSMLayer : public Layer {
  public:
   int64_t d_state() const { return d_state_; }
 
  protected:
   SSMLayer(const std::string& type_name, int64_t num_neurons, int64_t d_state, int64_t dim);
-  // Resolves `dim` for x and checks that x has num_neurons there; returns the resolved axis.
-  int64_t check_input(const torch::Tensor& x) const;
-  // Registers a state with the SSM layout and the given trailing axis length.
+  // Registers a state with the SSM layout and the given trailing axis length (-1: none). Also
+  // after begin_reset(): indices restart at 0.
   size_t register_ssm_state(const std::string& name, int64_t trailing);
+  // A state with a trailing axis in working layout ([..., features, trailing]) and back.
+  static torch::Tensor working_state(const FeatureAxis& axis, const torch::Tensor& stored) {
+    return axis.moved ? stored.movedim(axis.axis, -2) : stored;
+  }
+  static torch::Tensor stored_state(const FeatureAxis& axis, const torch::Tensor& working) {
+    return axis.moved ? working.movedim(-2, axis.axis) : working;
+  }
 
   std::vector<int64_t> initial_state_shape(size_t index, const torch::Tensor& x) const override;
   std::optional<std::string> check_state_shape(size_t index, torch::IntArrayRef sizes) const override;
@@ -99,13 +119,15 @@ class SSMLayer : public Layer {
 
 // Diagonal, input-independent: dt = exp(log_dt), A = -exp(A_log), Abar = exp(dt*A),
 // Bbar = ((Abar - 1)/A)*B; state <- state*Abar + Bbar*x; y = sum(state*C) + x*D.
-class S4Impl : public SSMLayer {
+class S4Impl : public Cloneable<S4Impl, SSMLayer> {
  public:
-  S4Impl(int64_t num_neurons, int64_t d_state = 64, int64_t dim = -1);
+  explicit S4Impl(int64_t num_neurons, int64_t d_state = 64);
   explicit S4Impl(S4Options options);
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
+  void reset() override;
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const S4Options& options() const { return options_; }
@@ -119,13 +141,15 @@ class S4Impl : public SSMLayer {
 TORCH_MODULE(S4);
 
 // One state of size d_state shared by all neurons: g <- g*Abar + Bbar*(x @ B); y = g @ C + x*D.
-class S5Impl : public SSMLayer {
+class S5Impl : public Cloneable<S5Impl, SSMLayer> {
  public:
-  S5Impl(int64_t num_neurons, int64_t d_state = 64, int64_t dim = -1);
+  explicit S5Impl(int64_t num_neurons, int64_t d_state = 64);
   explicit S5Impl(S5Options options);
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
+  void reset() override;
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const S5Options& options() const { return options_; }
@@ -143,13 +167,15 @@ class S5Impl : public SSMLayer {
 TORCH_MODULE(S5);
 
 // Selective (input-dependent dt, B, C from x_proj / dt_proj).
-class S6Impl : public SSMLayer {
+class S6Impl : public Cloneable<S6Impl, SSMLayer> {
  public:
-  S6Impl(int64_t num_neurons, int64_t d_state = 16, int64_t dt_rank = -1, int64_t dim = -1);
+  explicit S6Impl(int64_t num_neurons, int64_t d_state = 16);
   explicit S6Impl(S6Options options);
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
+  void reset() override;
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const S6Options& options() const { return options_; }
@@ -169,14 +195,15 @@ TORCH_MODULE(S6);
 
 // Gated block: in_proj -> (causal depthwise conv over the last conv_kernel inputs) -> silu ->
 // selective SSM -> * silu(gate) -> out_proj, plus the input (residual).
-class MambaImpl : public SSMLayer {
+class MambaImpl : public Cloneable<MambaImpl, SSMLayer> {
  public:
-  MambaImpl(int64_t num_neurons, int64_t d_state = 16, int64_t dim = -1, int64_t dt_rank = -1,
-            int64_t conv_kernel = 4);
+  explicit MambaImpl(int64_t num_neurons, int64_t d_state = 16);
   explicit MambaImpl(MambaOptions options);
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
+  void reset() override;
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
   const MambaOptions& options() const { return options_; }
