@@ -9,6 +9,7 @@ packages=(
   libopenblas0-pthread   # without it LibTorch falls back to the reference BLAS (about 10x slower)
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libhdf5-dev            # NIR files (HDF5)
+  libgloo-dev            # tt::distributed: the headers c10d's ProcessGroupGloo.hpp includes
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3 python3-torch
   python3-numpy python3-h5py   # the NIR interop tests write files with the reference nir package
