@@ -93,9 +93,14 @@ int main(int argc, char** argv) {
     if (steps_per_epoch == 0) throw std::runtime_error("--dataset is smaller than one global batch");
 
     std::vector<int64_t> order;
-    auto start = std::chrono::steady_clock::now();
+    using Clock = std::chrono::steady_clock;
+    auto start = Clock::now();
+    double sync_ms = 0;  // time spent in synchronize_gradients (communication not hidden by backward)
     for (int64_t step = 0; step < a.steps; ++step) {
-      if (step == 1) start = std::chrono::steady_clock::now();  // the first step warms up
+      if (step == 1) {  // the first step warms up
+        start = Clock::now();
+        sync_ms = 0;
+      }
       const int64_t within = step % steps_per_epoch;
       if (within == 0) {
         sampler.set_epoch(step / steps_per_epoch);
@@ -111,7 +116,9 @@ int main(int argc, char** argv) {
       torch::Tensor loss = torch::cross_entropy_loss(out, yb);
       optimizer.zero_grad();
       loss.backward();
+      const auto before_sync = Clock::now();
       dp.synchronize_gradients();
+      sync_ms += std::chrono::duration<double, std::milli>(Clock::now() - before_sync).count();
       optimizer.step();
 
       if (step % 10 == 0 || step + 1 == a.steps) {
@@ -121,10 +128,11 @@ int main(int argc, char** argv) {
           std::printf("step %4lld  loss %.4f\n", static_cast<long long>(step), mean.item<double>() / world);
       }
     }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     if (group.is_main() && a.steps > 1)
-      std::printf("%lld processes: %.2f ms per step (global batch %lld)\n", static_cast<long long>(world),
-                  ms / static_cast<double>(a.steps - 1), static_cast<long long>(a.batch));
+      std::printf("%lld processes: %.2f ms per step (global batch %lld), %.2f ms of it in synchronize_gradients\n",
+                  static_cast<long long>(world), ms / static_cast<double>(a.steps - 1), static_cast<long long>(a.batch),
+                  sync_ms / static_cast<double>(a.steps - 1));
     if (!a.out.empty()) tt::distributed::save_state_dict(*net, a.out, group);
     group.barrier();  // rank 0 serves the rendezvous store: it leaves last
     return 0;
