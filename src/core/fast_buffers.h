@@ -83,10 +83,11 @@ inline void linear_into(torch::Tensor& out, const torch::Tensor& in, const torch
                         const torch::Tensor& bias = torch::Tensor()) {
   if (in.size(0) == 1) {
     torch::Tensor row = out.select(0, 0);
+    // addmv with beta = 0 rather than mv_out, which allocates a temporary in LibTorch 1.13.
     if (bias.defined())
       at::addmv_out(row, bias, weight, in.select(0, 0));
     else
-      at::mv_out(row, weight, in.select(0, 0));
+      at::addmv_out(row, row, weight, in.select(0, 0), /*beta=*/0, /*alpha=*/1);
   } else if (bias.defined()) {
     at::addmm_out(out, bias, in, weight.t());
   } else {

@@ -40,6 +40,7 @@ SimpleRNNImpl::SimpleRNNImpl(SimpleRNNOptions options) : Cloneable("rnn.SimpleRN
 
 void SimpleRNNImpl::reset() {
   begin_reset();
+  scratch_ = Scratch{};
   const int64_t in = options_.in_features(), out = options_.out_features();
   lin = register_module("lin", torch::nn::Linear(in + out, out));
   h_ = register_state("H");
@@ -49,6 +50,7 @@ void SimpleRNNImpl::reset_parameters() { lin->reset_parameters(); }
 
 torch::Tensor SimpleRNNImpl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, lin->weight)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor h = axis.in(state_at(h_));
@@ -66,6 +68,7 @@ GRUImpl::GRUImpl(GRUOptions options) : Cloneable("rnn.GRU", std::move(options)) 
 
 void GRUImpl::reset() {
   begin_reset();
+  scratch_ = Scratch{};
   const int64_t in = options_.in_features(), out = options_.out_features();
   gate_layers = register_module("gate_layers", torch::nn::Linear(in + out, 2 * out));
   candidate_layer = register_module("candidate_layer", torch::nn::Linear(in + out, out));
@@ -79,6 +82,7 @@ void GRUImpl::reset_parameters() {
 
 torch::Tensor GRUImpl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, gate_layers->weight)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor h = axis.in(state_at(h_));
@@ -102,6 +106,7 @@ LSTMImpl::LSTMImpl(LSTMOptions options) : Cloneable("rnn.LSTM", std::move(option
 
 void LSTMImpl::reset() {
   begin_reset();
+  scratch_ = Scratch{};
   const int64_t in = options_.in_features(), out = options_.out_features();
   gate_layers = register_module("gate_layers", torch::nn::Linear(in + out, 4 * out));
   // Python keeps state names in a set; this is its order under PYTHONHASHSEED=0 (file key order).
@@ -113,6 +118,7 @@ void LSTMImpl::reset_parameters() { gate_layers->reset_parameters(); }
 
 torch::Tensor LSTMImpl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, gate_layers->weight)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor h = axis.in(state_at(h_));

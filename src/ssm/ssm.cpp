@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/text.h"
+#include "ssm/equations.h"
+#include "ssm/fast_state.h"
 #include "tracetorch/core/error.h"
 
 // Every equation below keeps the op order and association of spec section 7 (and therefore of
@@ -24,26 +26,6 @@ int64_t resolve_dt_rank(int64_t dt_rank, int64_t num_neurons, const std::string&
   return dt_rank;
 }
 
-// softplus(linear(dt_raw, dt_proj)) with PyTorch's defaults (beta 1, threshold 20), as [.., N, 1].
-torch::Tensor step_size(const torch::Tensor& dt_raw, const torch::nn::Linear& dt_proj) {
-  return torch::softplus(torch::linear(dt_raw, dt_proj->weight, dt_proj->bias), 1, 20).unsqueeze(-1);
-}
-
-// The selective-scan step shared by S6 and Mamba; returns (new state, y) in working layout.
-std::pair<torch::Tensor, torch::Tensor> selective_step(const torch::Tensor& state, const torch::Tensor& u,
-                                                       const torch::Tensor& p, int64_t dt_rank, int64_t d_state,
-                                                       const torch::nn::Linear& dt_proj, const torch::Tensor& A_log,
-                                                       const torch::Tensor& D) {
-  const std::vector<torch::Tensor> parts = p.split_with_sizes({dt_rank, d_state, d_state}, -1);  // dt_raw, B, C
-  const torch::Tensor dt = step_size(parts[0], dt_proj);
-  const torch::Tensor A = torch::neg(torch::exp(A_log));
-  const torch::Tensor A_bar = torch::exp(dt.mul(A));
-  const torch::Tensor B_bar = A_bar.sub(1).div(A.add(1e-12)).mul(parts[1].unsqueeze(-2));
-  torch::Tensor new_state = state.mul(A_bar).add(B_bar.mul(u.unsqueeze(-1)));
-  torch::Tensor y = new_state.mul(parts[2].unsqueeze(-2)).sum(-1).add(u.mul(D));
-  return {std::move(new_state), std::move(y)};
-}
-
 // Options from the short constructor: d_state counts as given only when it is not the default
 // (architecture JSON writes given arguments back).
 template <typename Options>
@@ -54,6 +36,50 @@ Options with_d_state(int64_t num_neurons, int64_t d_state, int64_t default_d_sta
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// equations (ssm/equations.h): shape-generic, so the step and the sequence forwards share them
+
+Discretised s4_discretise(const torch::Tensor& A_log, const torch::Tensor& B, const torch::Tensor& log_dt) {
+  const torch::Tensor dt = torch::exp(log_dt).unsqueeze(-1);
+  const torch::Tensor A = torch::neg(torch::exp(A_log));
+  torch::Tensor A_bar = torch::exp(dt.mul(A));
+  torch::Tensor B_bar = A_bar.sub(1).div(A).mul(B);
+  return {std::move(A_bar), std::move(B_bar)};
+}
+
+Discretised s5_discretise(const torch::Tensor& A_log, const torch::Tensor& log_dt) {
+  const torch::Tensor dt = torch::exp(log_dt);
+  const torch::Tensor A = torch::neg(torch::exp(A_log));
+  torch::Tensor A_bar = torch::exp(dt.mul(A));
+  torch::Tensor B_bar = A_bar.sub(1).div(A);
+  return {std::move(A_bar), std::move(B_bar)};
+}
+
+Selective selective_inputs(const torch::Tensor& u, const torch::Tensor& p, int64_t dt_rank, int64_t d_state,
+                           const torch::nn::Linear& dt_proj, const torch::Tensor& A_log) {
+  const std::vector<torch::Tensor> parts = p.split_with_sizes({dt_rank, d_state, d_state}, -1);  // dt_raw, B, C
+  // softplus with PyTorch's defaults (beta 1, threshold 20), as [.., N, 1].
+  const torch::Tensor dt =
+      torch::softplus(torch::linear(parts[0], dt_proj->weight, dt_proj->bias), 1, 20).unsqueeze(-1);
+  const torch::Tensor A = torch::neg(torch::exp(A_log));
+  torch::Tensor A_bar = torch::exp(dt.mul(A));
+  const torch::Tensor B_bar = A_bar.sub(1).div(A.add(1e-12)).mul(parts[1].unsqueeze(-2));
+  return {std::move(A_bar), B_bar.mul(u.unsqueeze(-1)), parts[2].unsqueeze(-2)};
+}
+
+torch::Tensor recurrence_step(const torch::Tensor& state, const torch::Tensor& a, const torch::Tensor& b) {
+  return state.mul(a).add(b);
+}
+
+torch::Tensor diagonal_readout(const torch::Tensor& state, const torch::Tensor& C, const torch::Tensor& x,
+                               const torch::Tensor& D) {
+  return state.mul(C).sum(-1).add(x.mul(D));
+}
+
+torch::Tensor conv_readout(const torch::Tensor& window, const torch::Tensor& weights, const torch::Tensor& bias) {
+  return window.mul(weights).sum(-1).add(bias);
+}
 
 // ---------------------------------------------------------------------------------------------
 // shared
@@ -102,7 +128,7 @@ S4Impl::S4Impl(S4Options options)
 }
 
 void S4Impl::reset() {
-  begin_reset();
+  begin_ssm_reset();
   const int64_t n = num_neurons(), d = d_state_;
   A_log = register_parameter("A_log", torch::empty({n, d}));
   B = register_parameter("B", torch::empty({n, d}));
@@ -124,16 +150,14 @@ void S4Impl::reset_parameters() {
 
 torch::Tensor S4Impl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, A_log)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor state = working_state(axis, state_at(state_));
 
-  const torch::Tensor dt = torch::exp(log_dt).unsqueeze(-1);
-  const torch::Tensor A = torch::neg(torch::exp(A_log));
-  const torch::Tensor A_bar = torch::exp(dt.mul(A));
-  const torch::Tensor B_bar = A_bar.sub(1).div(A).mul(B);
-  torch::Tensor new_state = state.mul(A_bar).add(B_bar.mul(x.unsqueeze(-1)));
-  torch::Tensor y = new_state.mul(C).sum(-1).add(x.mul(D));
+  const Discretised ab = s4_discretise(A_log, B, log_dt);
+  torch::Tensor new_state = recurrence_step(state, ab.A_bar, ab.B_bar.mul(x.unsqueeze(-1)));
+  torch::Tensor y = diagonal_readout(new_state, C, x, D);
 
   state_at(state_) = stored_state(axis, new_state);
   return axis.out(y);
@@ -156,7 +180,7 @@ S5Impl::S5Impl(S5Options options)
 }
 
 void S5Impl::reset() {
-  begin_reset();
+  begin_ssm_reset();
   const int64_t n = num_neurons(), d = d_state_;
   A_log = register_parameter("A_log", torch::empty({d}));
   B = register_parameter("B", torch::empty({n, d}));
@@ -195,15 +219,13 @@ void S5Impl::reset_parameters() {
 
 torch::Tensor S5Impl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, A_log)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor g = axis.in(state_at(global_state_));
 
-  const torch::Tensor dt = torch::exp(log_dt);
-  const torch::Tensor A = torch::neg(torch::exp(A_log));
-  const torch::Tensor A_bar = torch::exp(dt.mul(A));
-  const torch::Tensor B_bar = A_bar.sub(1).div(A);
-  torch::Tensor new_g = g.mul(A_bar).add(B_bar.mul(torch::matmul(x, B)));
+  const Discretised ab = s5_discretise(A_log, log_dt);
+  torch::Tensor new_g = recurrence_step(g, ab.A_bar, ab.B_bar.mul(torch::matmul(x, B)));
   torch::Tensor y = torch::matmul(new_g, C).add(x.mul(D));
 
   state_at(global_state_) = axis.out(new_g);
@@ -229,7 +251,7 @@ S6Impl::S6Impl(S6Options options)
 }
 
 void S6Impl::reset() {
-  begin_reset();
+  begin_ssm_reset();
   const int64_t n = num_neurons(), d = d_state_;
   // Construction draws x_proj.weight, dt_proj.weight, dt_proj.bias, in Python's order.
   x_proj = register_module("x_proj", torch::nn::Linear(torch::nn::LinearOptions(n, dt_rank_ + 2 * d).bias(false)));
@@ -255,12 +277,14 @@ void S6Impl::reset_parameters() {
 
 torch::Tensor S6Impl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, A_log)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor state = working_state(axis, state_at(state_));
 
-  const torch::Tensor p = torch::linear(x, x_proj->weight);
-  auto [new_state, y] = selective_step(state, x, p, dt_rank_, d_state_, dt_proj, A_log, D);
+  const Selective sel = selective_inputs(x, torch::linear(x, x_proj->weight), dt_rank_, d_state_, dt_proj, A_log);
+  const torch::Tensor new_state = recurrence_step(state, sel.A_bar, sel.Bx);
+  const torch::Tensor y = diagonal_readout(new_state, sel.C, x, D);
 
   state_at(state_) = stored_state(axis, new_state);
   return axis.out(y);
@@ -286,7 +310,7 @@ MambaImpl::MambaImpl(MambaOptions options)
 }
 
 void MambaImpl::reset() {
-  begin_reset();
+  begin_ssm_reset();
   const int64_t n = num_neurons(), d = d_state_, k = options_.conv_kernel();
   // Registration (and random draw) order as in Python: in_proj, out_proj, conv, ssm_proj, dt_proj.
   in_proj = register_module("in_proj", torch::nn::Linear(torch::nn::LinearOptions(n, 2 * n).bias(false)));
@@ -326,6 +350,7 @@ void MambaImpl::reset_parameters() {
 
 torch::Tensor MambaImpl::forward(const torch::Tensor& x_in) {
   ensure_states(x_in);
+  if (fast_step_applies(x_in, A_log)) return fast_step(x_in);
   const FeatureAxis axis = feature_axis(x_in);
   const torch::Tensor x = axis.in(x_in);
   const torch::Tensor ssm_state = working_state(axis, state_at(ssm_state_));
@@ -336,13 +361,14 @@ torch::Tensor MambaImpl::forward(const torch::Tensor& x_in) {
     // Shift the window left, newest input last; then a depthwise dot product with the kernel.
     const torch::Tensor buffer = working_state(axis, state_at(conv_buffer_));
     torch::Tensor new_buffer = torch::cat({buffer.slice(-1, 1), u.unsqueeze(-1)}, -1);
-    u = new_buffer.mul(conv_weights).sum(-1).add(conv_bias);
+    u = conv_readout(new_buffer, conv_weights, conv_bias);
     state_at(conv_buffer_) = stored_state(axis, new_buffer);
   }
   u = torch::silu(u);
 
-  const torch::Tensor p = torch::linear(u, ssm_proj->weight);
-  auto [new_state, y] = selective_step(ssm_state, u, p, dt_rank_, d_state_, dt_proj, A_log, D);
+  const Selective sel = selective_inputs(u, torch::linear(u, ssm_proj->weight), dt_rank_, d_state_, dt_proj, A_log);
+  const torch::Tensor new_state = recurrence_step(ssm_state, sel.A_bar, sel.Bx);
+  const torch::Tensor y = diagonal_readout(new_state, sel.C, u, D);
   state_at(ssm_state_) = stored_state(axis, new_state);
 
   torch::Tensor out = torch::linear(y.mul(torch::silu(main_gate[1])), out_proj->weight).add(x);

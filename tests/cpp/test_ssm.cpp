@@ -15,6 +15,7 @@
 #include "test_support.h"
 #include "tracetorch/core/error.h"
 #include "tracetorch/core/model.h"
+#include "tracetorch/core/sequence.h"
 #include "tracetorch/core/sequential.h"
 #include "tracetorch/core/arch.h"
 #include "tracetorch/io/pt_file.h"
@@ -524,6 +525,22 @@ void golden_case(const std::string& name) {
   torch::Tensor all = torch::cat({first, second});
   EXPECT_TRUE(torch::allclose(all, outputs, rtol, atol));
   EXPECT_TRUE(torch::equal(all, outputs)) << "max abs diff " << (all - outputs).abs().max().item<double>();
+
+  // The fast path (autograd off) within the manifest's tolerances, also resumed from the
+  // mid-sequence states, and the sequence forward over both halves.
+  {
+    torch::NoGradGuard no_grad;
+    tt::zero_states(*model);
+    torch::Tensor fast_first = run_steps(any, inputs, 0, split);
+    tt::zero_states(*model);
+    tt::load_states(*model, dir + "/states_mid.pt");
+    torch::Tensor fast_second = run_steps(any, inputs, split);
+    EXPECT_TRUE(torch::allclose(torch::cat({fast_first, fast_second}), outputs, rtol, atol));
+    tt::zero_states(*model);
+    torch::Tensor seq_first = tt::forward_sequence(*model, inputs.slice(0, 0, split));
+    torch::Tensor seq_second = tt::forward_sequence(*model, inputs.slice(0, split));
+    EXPECT_TRUE(torch::allclose(torch::cat({seq_first, seq_second}), outputs, rtol, atol));
+  }
 
   // Resume from Python's mid-sequence states (alias keys included) in a fresh model.
   tt::Sequential fresh = tt::arch::load(dir + "/arch.json");

@@ -72,7 +72,6 @@ namespace {
 // Forwards to the allocator it replaced and counts.
 class CountingAllocator : public c10::Allocator {
  public:
-  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
   c10::DataPtr allocate(size_t n) override {
     ++count;
@@ -86,34 +85,34 @@ class CountingAllocator : public c10::Allocator {
   }
 #endif
   c10::DeleterFnPtr raw_deleter() const override { return inner_->raw_deleter(); }
-  c10::Allocator* inner() const { return inner_; }
+  c10::Allocator* inner_ = nullptr;
   mutable std::atomic<int64_t> count{0};
-
- private:
-  c10::Allocator* inner_;
 };
 
 // High enough to win over LibTorch's own registration; restoring uses the same priority.
 constexpr uint8_t kCounterPriority = 200;
-CountingAllocator* active_counter = nullptr;
+// One wrapper for the whole process (static storage: storages allocated through it keep the
+// inner allocator's deleter, so nothing refers to it once it is uninstalled).
+CountingAllocator counting_allocator;
+bool counting = false;
 
 }  // namespace
 
 CpuAllocationCounter::CpuAllocationCounter() {
-  if (active_counter) throw std::runtime_error("CpuAllocationCounter: one at a time");
-  active_counter = new CountingAllocator(c10::GetCPUAllocator());
-  c10::SetCPUAllocator(active_counter, kCounterPriority);
+  if (counting) throw std::runtime_error("CpuAllocationCounter: one at a time");
+  counting = true;
+  counting_allocator.inner_ = c10::GetCPUAllocator();
+  counting_allocator.count = 0;
+  c10::SetCPUAllocator(&counting_allocator, kCounterPriority);
 }
 
 CpuAllocationCounter::~CpuAllocationCounter() {
-  c10::SetCPUAllocator(active_counter->inner(), kCounterPriority);
-  // Storages allocated meanwhile keep the inner allocator's deleter; the wrapper is not needed
-  // to free them, but LibTorch may still hold its pointer in a thread-local cache: keep it.
-  active_counter = nullptr;
+  c10::SetCPUAllocator(counting_allocator.inner_, kCounterPriority);
+  counting = false;
 }
 
-int64_t CpuAllocationCounter::count() const { return active_counter->count.load(); }
-void CpuAllocationCounter::clear() { active_counter->count = 0; }
+int64_t CpuAllocationCounter::count() const { return counting_allocator.count.load(); }
+void CpuAllocationCounter::clear() { counting_allocator.count = 0; }
 
 torch::Tensor run_steps(torch::nn::AnyModule& m, const torch::Tensor& inputs, int64_t begin, int64_t end) {
   if (end < 0) end = inputs.size(0);

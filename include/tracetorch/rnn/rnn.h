@@ -19,6 +19,17 @@
 //   decompile() change nothing.
 // - Initial weights are nn.Linear's (fan_in = in + out), drawn from the global generator in
 //   Python's order: torch::manual_seed(s) gives the same weights as Python with torch.manual_seed(s).
+// - Paths (core/layer.h): with autograd on, forward runs the reference ATen equations (bit-parity
+//   with Python). Without autograd (NoGradGuard / InferenceMode) on the CPU, a contiguous
+//   float32/float64 input with the features last takes the fast step: the same equations with
+//   GEMV for one-row inputs (GEMM otherwise) into preallocated buffers, no `cat`, no allocation
+//   per step in steady state, within 1e-5 relative of the reference. set_exact(true) forces the
+//   reference path. Either way a state is rebound, never changed under a tensor the caller still
+//   holds: the fast step writes in place only into buffers nobody else references (so outputs
+//   kept from earlier steps stay valid).
+// - forward_sequence(x) takes [T, ...] (each x[t] as forward takes it) and returns [T, ...]: the
+//   input part of every linear runs for all T steps as one matrix product, then the recurrence.
+//   Outputs, final states and gradients equal T forward() calls within rounding.
 // Throws tt::ValueError for invalid options at construction, for an input without in_features
 // entries on `dim`, and for an input whose batch axes do not fit the existing states (call
 // zero_states() before changing the batch size; Python broadcasts a batch-1 state, Quirk Q14).
@@ -57,7 +68,7 @@ using SimpleRNNOptions = RNNOptions;
 using GRUOptions = RNNOptions;
 using LSTMOptions = RNNOptions;
 
-// Shared plumbing of the three cells: options, printing.
+// Shared plumbing of the three cells: options, printing, the fast step's buffers.
 class RecurrentLayer : public Layer {
  public:
   const RNNOptions& options() const { return options_; }
@@ -65,8 +76,18 @@ class RecurrentLayer : public Layer {
 
  protected:
   RecurrentLayer(const std::string& type_name, RNNOptions options);
+  // True when forward may take the fast step for x (see the contract); weight: the layer's first
+  // matrix, whose dtype must be x's.
+  bool fast_step_applies(const torch::Tensor& x, const torch::Tensor& weight) const;
+  // Checks a time-major input [T, ...] and creates the states from its first step.
+  void begin_sequence(const torch::Tensor& x);
 
   RNNOptions options_;
+  // Buffers the fast step reuses; reset() clears them, so a clone never shares them. spare_h holds
+  // the H before the current one: its memory takes the next H once nobody else holds it.
+  struct Scratch {
+    torch::Tensor hx, rhx, gates, candidate, spare_h, spare_c;
+  } scratch_;
 };
 
 // H <- tanh(linear(cat([H, x]), lin))
@@ -78,6 +99,7 @@ class SimpleRNNImpl : public Cloneable<SimpleRNNImpl, RecurrentLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   // Re-creates the layer: new parameters drawn in Python's order, no states, empty buffers.
   void reset() override;
   // Draws new initial weights (nn.Linear init) in Python's order.
@@ -86,6 +108,7 @@ class SimpleRNNImpl : public Cloneable<SimpleRNNImpl, RecurrentLayer> {
   torch::nn::Linear lin{nullptr};
 
  private:
+  torch::Tensor fast_step(const torch::Tensor& x);
   size_t h_ = 0;
 };
 TORCH_MODULE(SimpleRNN);
@@ -99,6 +122,7 @@ class GRUImpl : public Cloneable<GRUImpl, RecurrentLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   void reset() override;
   void reset_parameters();
 
@@ -106,6 +130,7 @@ class GRUImpl : public Cloneable<GRUImpl, RecurrentLayer> {
   torch::nn::Linear candidate_layer{nullptr};
 
  private:
+  torch::Tensor fast_step(const torch::Tensor& x);
   size_t h_ = 0;
 };
 TORCH_MODULE(GRU);
@@ -119,12 +144,14 @@ class LSTMImpl : public Cloneable<LSTMImpl, RecurrentLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   void reset() override;
   void reset_parameters();
 
   torch::nn::Linear gate_layers{nullptr};
 
  private:
+  torch::Tensor fast_step(const torch::Tensor& x);
   size_t c_ = 0, h_ = 0;
 };
 TORCH_MODULE(LSTM);

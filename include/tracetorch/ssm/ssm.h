@@ -24,6 +24,19 @@
 // - Plain parameters (no constrained ones: compile()/decompile() change nothing); names, shapes
 //   and state_dict order are Python traceTorch's. Initial values follow Python's draw order
 //   from the global generator.
+// - Paths (core/layer.h): with autograd on, forward runs the reference ATen equations (bit-parity
+//   with Python). Without autograd (NoGradGuard / InferenceMode) on the CPU, a contiguous
+//   float32/float64 input with the features last takes the fast step: input-independent
+//   constants (S4/S5 discretisation, -exp(A_log)) cached until a parameter changes, GEMV for
+//   one-row inputs, one pass over the state, no allocation per step in steady state, within 1e-5
+//   relative of the reference. set_exact(true) forces the reference path. Either way a state is
+//   rebound, never changed under a tensor the caller still holds, and outputs kept from earlier
+//   steps stay valid.
+// - forward_sequence(x) takes [T, ...] (each x[t] as forward takes it) and returns [T, ...]: every
+//   projection runs once over all T steps, and the linear recurrence state_t = a_t*state_{t-1} +
+//   b_t runs as a sequential loop or as a log-depth (Hillis-Steele) scan, chosen by the state's
+//   size (see docs/rnn_ssm.md). Outputs, final states and gradients equal T
+//   forward() calls within rounding.
 // Throws tt::ValueError for invalid options at construction (d_state < 1, dt_rank < 1 other than
 // -1), for an input without num_neurons entries on `dim`, and for an input whose batch axes do
 // not fit the existing states (call zero_states() before changing the batch size; Python
@@ -32,6 +45,7 @@
 // (or clones) may run on distinct threads.
 #include <torch/torch.h>
 
+#include <memory>
 #include <optional>
 #include <ostream>
 
@@ -39,6 +53,8 @@
 #include "tracetorch/core/layer.h"
 
 namespace tt::ssm {
+
+struct FastState;  // internal: the fast step's buffers and cached constants (src/ssm/fast_state.h)
 
 // Declares an optional integer argument with a default: `.d_state(8)` sets it and marks it as
 // given (arch JSON writes given arguments back), `d_state()` reads it, `d_state_given()` tells.
@@ -108,6 +124,27 @@ class SSMLayer : public Layer {
     return axis.moved ? working.movedim(-2, axis.axis) : working;
   }
 
+  // ---- fast step plumbing (ssm_fast.cpp) ----
+  // begin_reset() plus fresh fast-step buffers (a clone never shares them).
+  void begin_ssm_reset();
+  // True when forward may take the fast step for x; `parameter`'s dtype must be x's.
+  bool fast_step_applies(const torch::Tensor& x, const torch::Tensor& parameter) const;
+  // Where the new value of state `index` goes: the state itself when nobody else holds it, else
+  // `spare` (reused when it can be). commit_state then makes it the state.
+  torch::Tensor& writable_state(size_t index, torch::Tensor& spare);
+  void commit_state(size_t index, torch::Tensor& written);
+  // The selective step of S6 and Mamba on rows: u [R, N], p [R, dt_rank + 2d] (dt_raw | B | C),
+  // dt [R, N] after softplus; reads `state`, writes `new_state` (may be the same) and y [R, N].
+  void selective_fast(const torch::Tensor& state, torch::Tensor& new_state, const torch::Tensor& u,
+                      const torch::Tensor& p, const torch::Tensor& dt, int64_t dt_rank, torch::Tensor& y,
+                      const torch::Tensor& D);
+  // Recomputes -exp(A_log) (and A + 1e-12) when A_log changed.
+  void refresh_selective_constants(const torch::Tensor& A_log);
+  // Checks a time-major input [T, ...] and creates the states from its first step.
+  void begin_sequence(const torch::Tensor& x);
+
+  std::shared_ptr<FastState> fast_;
+
   std::vector<int64_t> initial_state_shape(size_t index, const torch::Tensor& x) const override;
   std::optional<std::string> check_state_shape(size_t index, torch::IntArrayRef sizes) const override;
 
@@ -126,6 +163,7 @@ class S4Impl : public Cloneable<S4Impl, SSMLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
   void reset() override;
   void reset_parameters();
@@ -135,6 +173,7 @@ class S4Impl : public Cloneable<S4Impl, SSMLayer> {
   torch::Tensor A_log, B, C, log_dt, D;  // [N, d], [N, d], [N, d], [N], [N]
 
  private:
+  torch::Tensor fast_step(const torch::Tensor& x);
   S4Options options_;
   size_t state_;
 };
@@ -148,6 +187,7 @@ class S5Impl : public Cloneable<S5Impl, SSMLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
   void reset() override;
   void reset_parameters();
@@ -161,6 +201,7 @@ class S5Impl : public Cloneable<S5Impl, SSMLayer> {
   std::optional<std::string> check_state_shape(size_t index, torch::IntArrayRef sizes) const override;
 
  private:
+  torch::Tensor fast_step(const torch::Tensor& x);
   S5Options options_;
   size_t global_state_;
 };
@@ -174,6 +215,7 @@ class S6Impl : public Cloneable<S6Impl, SSMLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
   void reset() override;
   void reset_parameters();
@@ -186,6 +228,7 @@ class S6Impl : public Cloneable<S6Impl, SSMLayer> {
 
  private:
   void init_own_parameters();  // dt_proj.bias = -2, A_log, D (no random draws)
+  torch::Tensor fast_step(const torch::Tensor& x);
 
   S6Options options_;
   int64_t dt_rank_;
@@ -202,6 +245,7 @@ class MambaImpl : public Cloneable<MambaImpl, SSMLayer> {
 
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_step(const torch::Tensor& x) override { return forward(x); }
+  torch::Tensor forward_sequence(const torch::Tensor& x) override;
   // Re-creates the layer: parameters initialised as at construction (Python's draw order), no states.
   void reset() override;
   void reset_parameters();
@@ -216,6 +260,7 @@ class MambaImpl : public Cloneable<MambaImpl, SSMLayer> {
 
  private:
   void init_own_parameters();  // conv, dt_proj.bias = -2, A_log, D (no random draws)
+  torch::Tensor fast_step(const torch::Tensor& x);
 
   MambaOptions options_;
   int64_t dt_rank_;
