@@ -90,7 +90,9 @@ int info(const std::string& path) {
       std::cout << (key.empty() ? "<tensor>" : key) << "\t" << t.dtype() << "\t" << t.sizes() << "\n";
     } else if (v.isGenericDict()) {
       for (const auto& item : v.toGenericDict()) {
-        const std::string k = item.key().isString() ? item.key().toStringRef() : item.key().tagKind();
+        const std::string k = item.key().isString() ? item.key().toStringRef()
+                              : item.key().isInt()  ? std::to_string(item.key().toInt())
+                                                    : item.key().tagKind();
         show(item.value(), key.empty() ? k : key + "/" + k);
       }
     } else {

@@ -39,6 +39,12 @@ namespace {
 
 constexpr size_t kMaxDepth = 512;   // nesting of containers in the result
 constexpr size_t kMaxDims = 64;     // tensor rank
+// Every opcode allocates at most one node (~150 bytes) or one reference (8 bytes), so a tiny
+// deflated file of one-byte opcodes could otherwise ask for gigabytes. A real state_dict needs
+// about 20 nodes per tensor: 2M nodes is 100k tensors, at most ~300 MiB of interpreter memory.
+constexpr size_t kMaxPickleBytes = size_t{256} << 20;
+constexpr size_t kMaxNodes = size_t{1} << 21;
+constexpr size_t kMaxReferences = size_t{1} << 24;  // stack and container slots, marks, memo entries
 
 // Globals the file may name. Everything else is refused.
 enum class Global : uint8_t {
@@ -166,11 +172,23 @@ class Unpickler {
 
   // ---- arena and stack --------------------------------------------------------------------
   Node* make(Kind k) {
+    if (arena_.size() >= kMaxNodes)
+      fail_plain("data.pkl builds more than " + std::to_string(kMaxNodes) +
+                 " objects (the limit for a torch file; a hostile or corrupt file?)");
     arena_.push_back(std::make_unique<Node>(k));
     return arena_.back().get();
   }
   size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
-  void push(Node* n) { stack_.push_back(n); }
+  // Counts one more stack or container slot, mark or memo entry against kMaxReferences.
+  void reference() {
+    if (++references_ > kMaxReferences)
+      fail_plain("data.pkl makes more than " + std::to_string(kMaxReferences) +
+                 " references (the limit for a torch file; a hostile or corrupt file?)");
+  }
+  void push(Node* n) {
+    reference();
+    stack_.push_back(n);
+  }
   Node* pop() {
     if (stack_.size() <= floor()) fail("stack underflow");
     Node* n = stack_.back();
@@ -197,6 +215,7 @@ class Unpickler {
   }
   void memo_put(uint64_t index) {
     if (stack_.empty()) fail("memo store on an empty stack");
+    reference();
     memo_[index] = stack_.back();
   }
   void memo_get(uint64_t index) {
@@ -449,7 +468,10 @@ class Unpickler {
         case '}': push(make(Kind::Dict)); break;
         case ']': push(make(Kind::List)); break;
         case ')': push(tuple({})); break;
-        case '(': marks_.push_back(stack_.size()); break;
+        case '(':
+          reference();
+          marks_.push_back(stack_.size());
+          break;
         case 't': push(tuple(pop_mark())); break;
         case 0x85: {
           Node* a = pop();
@@ -655,17 +677,25 @@ class Unpickler {
       for (const Node* item : n->items) list.push_back(convert(item, depth + 1, done, active));
       out = c10::IValue(list);
     } else {
-      c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
-      for (const auto& [key, value] : n->entries) {
-        std::string k;
+      // Keys keep their Python type: str keys give a str-keyed dict (state_dicts), int keys an
+      // int-keyed one (an optimizer's `state`), a mix of both an Any-keyed one.
+      bool any_str = false, any_int = false;
+      for (const auto& entry : n->entries) {
+        const Node* key = entry.first;
         if (key->kind == Kind::Str) {
-          k = key->s;
+          any_str = true;
         } else if (key->kind == Kind::Int) {
-          k = std::to_string(key->i);
+          any_int = true;
         } else {
           fail_plain(std::string("data.pkl has a dict key of type ") + kind_name(key->kind) +
                      " (only str and int keys are supported)");
         }
+      }
+      c10::TypePtr key_type = any_int ? (any_str ? c10::AnyType::get() : c10::TypePtr(c10::IntType::get()))
+                                      : c10::TypePtr(c10::StringType::get());
+      c10::impl::GenericDict dict(key_type, c10::AnyType::get());
+      for (const auto& [key, value] : n->entries) {
+        c10::IValue k = key->kind == Kind::Str ? c10::IValue(key->s) : c10::IValue(key->i);
         dict.insert_or_assign(std::move(k), convert(value, depth + 1, done, active));
       }
       out = c10::IValue(dict);
@@ -687,12 +717,16 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Node*> memo_;
   std::unordered_map<std::string, StorageEntry> storages_;
+  size_t references_ = 0;
 };
 
 }  // namespace
 
 c10::IValue unpickle(const char* data, size_t size, const std::string& what, const StorageLoader& load_storage,
                      std::optional<c10::Device> map_location) {
+  if (size > kMaxPickleBytes)
+    throw tt::FileError(what + ": data.pkl has " + std::to_string(size) + " bytes, more than the limit of " +
+                        std::to_string(kMaxPickleBytes) + " for a torch file");
   Unpickler unpickler(data, size, what, load_storage, map_location);
   return unpickler.run();
 }

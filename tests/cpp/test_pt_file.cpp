@@ -219,6 +219,29 @@ TEST(PtFile, RoundTripDictsKeepOrderAndScalars) {
   EXPECT_TRUE(torch::equal(l[2].toTensor(), torch::ones({1})));
 }
 
+TEST(PtFile, DictKeysKeepTheirPythonType) {
+  // An optimizer's {0: ..., 1: ...} stays int-keyed; a mix of str and int keys is Any-keyed.
+  c10::impl::GenericDict ints(c10::IntType::get(), c10::AnyType::get());
+  ints.insert(int64_t{3}, torch::ones({1}));
+  ints.insert(int64_t{-1}, std::string("x"));
+  auto back = roundtrip(ints).toGenericDict();
+  EXPECT_EQ(back.keyType()->kind(), c10::TypeKind::IntType);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.begin()->key().toInt(), 3);
+  EXPECT_EQ(back.at(int64_t{-1}).toStringRef(), "x");
+
+  c10::impl::GenericDict mixed(c10::AnyType::get(), c10::AnyType::get());
+  mixed.insert(int64_t{0}, int64_t{10});
+  mixed.insert(std::string("0"), int64_t{20});  // a different key in Python
+  back = roundtrip(mixed).toGenericDict();
+  EXPECT_EQ(back.keyType()->kind(), c10::TypeKind::AnyType);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.at(int64_t{0}).toInt(), 10);
+  EXPECT_EQ(back.at(std::string("0")).toInt(), 20);
+
+  EXPECT_EQ(roundtrip(new_dict()).toGenericDict().keyType()->kind(), c10::TypeKind::StringType);
+}
+
 TEST(PtFile, TensorDictHelpers) {
   tt_test::TempDir dir;
   TensorDict d;
@@ -877,6 +900,20 @@ TEST(PtFileErrors, MalformedPicklesAreRefused) {
   // The hand-made tensor pickle itself is fine when consistent.
   std::string ok = make_archive({{"data.pkl", tensor_pickle("FloatStorage", "0", 4, 1, {3}, {1})}, {"data/0", storage16}});
   EXPECT_TRUE(torch::equal(tt::io::load_pt_bytes(ok, "ok").toTensor(), torch::zeros({3})));
+}
+
+TEST(PtFileErrors, PickleResourceLimits) {
+  // Issue 14: one-byte opcodes that each allocate. A few MB of them used to take gigabytes.
+  std::string msg = load_error("\x80\x02" + std::string(size_t{3} << 20, ']') + ".");
+  EXPECT_NE(msg.find("more than 2097152 objects"), std::string::npos) << msg;
+  msg = load_error("\x80\x02]" + std::string(size_t{17} << 20, '(') + ".");
+  EXPECT_NE(msg.find("more than 16777216 references"), std::string::npos) << msg;
+  // Duplicating one object (DUP) fills the stack without making objects.
+  msg = load_error("\x80\x02]" + std::string(size_t{17} << 20, '2') + ".");
+  EXPECT_NE(msg.find("references"), std::string::npos) << msg;
+  // Deep nesting is refused when converting, not by overflowing the C++ stack.
+  msg = load_error("\x80\x02" + std::string(600, ']') + std::string(599, 'a') + ".");
+  EXPECT_NE(msg.find("deeper than 512 levels"), std::string::npos) << msg;
 }
 
 TEST(PtFileErrors, TruncatedFilesAlwaysThrowFileError) {

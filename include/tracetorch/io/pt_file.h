@@ -34,8 +34,8 @@ using TensorDict = torch::OrderedDict<std::string, torch::Tensor>;
 // otherwise they go to the device recorded in the file, like Python (a file saved from CUDA on a
 // machine without CUDA is a FileError that suggests map_location). Tensors sharing a storage in
 // the file share it in memory; requires_grad is restored.
-// Details: int dict keys become their decimal strings (other key types are a FileError); torch
-// dtype objects load as strings such as "torch.float32", torch.device objects as "cuda:0".
+// Details: dict keys keep their type (str, int as in an optimizer's `state`, or both); others are a FileError.
+// dtypes load as strings ("torch.float32"), devices as "cuda:0". Limits: docs/hostile-inputs.md.
 // Files from torch::pickle_save load too; the legacy (pre-1.6, non-zip) format and TorchScript
 // archives are a FileError.
 // Uses options.map_location() only.
