@@ -2,9 +2,11 @@
 //
 //   tracetorch run --arch A.json --weights W.pt --inputs X.pt --outputs Y.pt
 //                  [--states S.pt] [--save-states OUT.pt] [--compile] ...
+//   tracetorch run --model NET.pt --inputs X.pt ...   (a one-file model: tt::save_model)
 //   tracetorch run --nir NET.nir --dt 1e-3 --inputs X.pt --outputs Y.pt ...   (tools/run_nir.cpp)
 //   tracetorch info FILE.pt       keys, dtypes and shapes of a .pt file
 //   tracetorch arch A.json        the model an architecture file builds
+//   tracetorch inspect|diff|filter|rename|convert ...   state_dict tools (tools/cmd_*.cpp)
 //
 // Any error: one line on stderr, exit code 1.
 #include <CLI/CLI.hpp>
@@ -13,14 +15,16 @@
 #include <iostream>
 #include <optional>
 
+#include "commands.h"
 #include "run_nir.h"
+#include "tracetorch/io/model_file.h"
 #include "tracetorch/tracetorch.h"
 
 namespace {
 
 struct RunArgs {
-  std::string arch, weights, inputs, outputs, states, save_states, save_weights, device = "cpu";
-  bool compile = false, decompile = false, python_aliases = false;
+  std::string model, arch, weights, inputs, outputs, states, save_states, save_weights, device = "cpu";
+  bool compile = false, decompile = false, python_aliases = false, model_states = false;
   std::optional<uint64_t> seed;
   int threads = 0;
   tt_cli::NirArgs nir;
@@ -43,13 +47,29 @@ void load_weights(torch::nn::Module& model, const std::string& path) {
   }
 }
 
+// The 'model_states' a one-file model was saved with (tt::SaveModelOptions().include_states(true)).
+void load_model_states(torch::nn::Module& model, const std::string& path, torch::Device device) {
+  const c10::IValue file = tt::io::load_pt(path, tt::LoadOptions().map_location(device));
+  if (file.isGenericDict())
+    for (const auto& entry : file.toGenericDict())
+      if (entry.key().isString() && entry.key().toStringRef() == "model_states") {
+        tt::load_states(model, tt::io::to_tensor_dict(entry.value(), path + ": 'model_states'"));
+        return;
+      }
+  throw tt::FileError(path + ": --model-states, but the file has no 'model_states' (saved without include_states)");
+}
+
 int run(const RunArgs& a) {
   if (a.threads > 0) torch::set_num_threads(a.threads);
   const torch::Device device(a.device);
-  if (a.nir.path.empty() && (a.arch.empty() || a.weights.empty()))
-    throw tt::Error("run needs --arch and --weights, or --nir");
+  if (a.nir.path.empty() && a.model.empty() && (a.arch.empty() || a.weights.empty()))
+    throw tt::Error("run needs --model, --arch and --weights, or --nir");
+  if (a.model_states && a.model.empty()) throw tt::Error("--model-states needs --model");
   tt_cli::SteppedModel loaded = a.nir.path.empty() ? tt_cli::SteppedModel{} : tt_cli::load_nir_model(a.nir);
-  if (a.nir.path.empty()) {
+  if (!a.model.empty()) {
+    tt::Sequential sequential = tt::load_model(a.model);
+    loaded = {sequential.ptr(), [sequential](const torch::Tensor& x) mutable { return sequential->forward(x); }};
+  } else if (a.nir.path.empty()) {
     tt::Sequential sequential = tt::arch::load(a.arch);
     loaded = {sequential.ptr(), [sequential](const torch::Tensor& x) mutable { return sequential->forward(x); }};
   }
@@ -61,6 +81,7 @@ int run(const RunArgs& a) {
   if (!a.save_weights.empty()) tt::save_state_dict(*model, a.save_weights);
 
   tt::zero_states(*model);
+  if (a.model_states) load_model_states(*model, a.model, device);
   if (!a.states.empty()) tt::load_states(*model, a.states, tt::LoadOptions().map_location(device));
 
   const torch::Tensor inputs = tt::io::load_tensor(a.inputs, tt::LoadOptions().map_location(device));
@@ -126,8 +147,10 @@ int main(int argc, char** argv) {
   RunArgs r;
   auto* run_cmd = app.add_subcommand("run", "run a model over time-major inputs one step at a time");
   CLI::Option* nir = tt_cli::add_nir_options(*run_cmd, r.nir);
-  run_cmd->add_option("--arch", r.arch, "architecture JSON (tt-arch/1)")->excludes(nir);
-  run_cmd->add_option("--weights", r.weights, "state_dict .pt (Python torch.save or ours)");
+  CLI::Option* model_file = run_cmd->add_option("--model", r.model, "one-file model (tt::save_model)")->excludes(nir);
+  run_cmd->add_flag("--model-states", r.model_states, "start from the hidden states stored in the --model file");
+  run_cmd->add_option("--arch", r.arch, "architecture JSON (tt-arch/1)")->excludes(nir)->excludes(model_file);
+  run_cmd->add_option("--weights", r.weights, "state_dict .pt (Python torch.save or ours)")->excludes(model_file);
   run_cmd->add_option("--inputs", r.inputs, "inputs .pt, one tensor [T, ...]")->required();
   run_cmd->add_option("--outputs", r.outputs, "where to write the stacked outputs [T, ...]");
   run_cmd->add_option("--states", r.states, "start from these states instead of zeros");
@@ -148,6 +171,10 @@ int main(int argc, char** argv) {
   auto* arch_cmd = app.add_subcommand("arch", "build an architecture file and describe the model");
   arch_cmd->add_option("file", arch_path)->required();
 
+  const std::vector<std::pair<std::string, tt_cli::Command>> tools = {
+      {"inspect", tt_cli::add_inspect(app)}, {"diff", tt_cli::add_diff(app)},       {"filter", tt_cli::add_filter(app)},
+      {"rename", tt_cli::add_rename(app)},   {"convert", tt_cli::add_convert(app)}};
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -157,6 +184,8 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run(r);
     if (*info_cmd) return info(info_path);
     if (*arch_cmd) return arch(arch_path);
+    for (const auto& [name, command] : tools)
+      if (app.got_subcommand(name)) return command();
   } catch (const std::exception& e) {
     std::string message = e.what();
     // c10 errors carry a backtrace after the first line: keep the message to one line.

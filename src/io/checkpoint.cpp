@@ -9,6 +9,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "checkpoint_detail.h"
 #include "core/text.h"
 #include "json_value.h"
 #include "optimizer_state_prepare.h"
@@ -48,8 +49,10 @@ std::string utc_timestamp() {
   return buf;
 }
 
-c10::IValue checkpoint_value(const torch::nn::Module& module, const torch::optim::Optimizer* optimizer,
-                             const Checkpoint& checkpoint, const std::string& path) {
+}  // namespace
+
+c10::IValue detail::checkpoint_value(const torch::nn::Module& module, const torch::optim::Optimizer* optimizer,
+                                     const Checkpoint& checkpoint, const std::string& path) {
   c10::impl::GenericDict out(c10::StringType::get(), c10::AnyType::get());
   out.insert("epoch", checkpoint.epoch);
   out.insert("model_state_dict", io::to_ivalue(state_dict(module)));
@@ -80,6 +83,8 @@ c10::IValue checkpoint_value(const torch::nn::Module& module, const torch::optim
   return out;
 }
 
+namespace {
+
 const c10::IValue* find(const c10::impl::GenericDict& dict, const std::string& key) {
   for (const auto& entry : dict)
     if (entry.key().isString() && entry.key().toStringRef() == key) return &entry.value();
@@ -88,9 +93,10 @@ const c10::IValue* find(const c10::impl::GenericDict& dict, const std::string& k
 
 std::string string_or_empty(const c10::IValue* v) { return v != nullptr && v->isString() ? v->toStringRef() : ""; }
 
-Checkpoint load(torch::nn::Module& module, torch::optim::Optimizer* optimizer, const std::string& path,
-                const LoadOptions& options) {
-  const c10::IValue file = io::load_pt(path, options);
+}  // namespace
+
+Checkpoint detail::load_checkpoint_value(torch::nn::Module& module, torch::optim::Optimizer* optimizer,
+                                         const c10::IValue& file, const std::string& path, const LoadOptions& options) {
   if (!file.isGenericDict()) throw FileError(path + ": expected a checkpoint dict at the top level");
   const auto top = file.toGenericDict();
   for (const auto& entry : top)
@@ -209,24 +215,22 @@ Checkpoint load(torch::nn::Module& module, torch::optim::Optimizer* optimizer, c
   return out;
 }
 
-}  // namespace
-
 void save_checkpoint(const torch::nn::Module& module, const torch::optim::Optimizer& optimizer,
                      const Checkpoint& checkpoint, const std::string& path) {
-  io::save_pt(checkpoint_value(module, &optimizer, checkpoint, path), path);
+  io::save_pt(detail::checkpoint_value(module, &optimizer, checkpoint, path), path);
 }
 
 void save_checkpoint(const torch::nn::Module& module, const Checkpoint& checkpoint, const std::string& path) {
-  io::save_pt(checkpoint_value(module, nullptr, checkpoint, path), path);
+  io::save_pt(detail::checkpoint_value(module, nullptr, checkpoint, path), path);
 }
 
 Checkpoint load_checkpoint(torch::nn::Module& module, torch::optim::Optimizer& optimizer, const std::string& path,
                            const LoadOptions& options) {
-  return load(module, &optimizer, path, options);
+  return detail::load_checkpoint_value(module, &optimizer, io::load_pt(path, options), path, options);
 }
 
 Checkpoint load_checkpoint(torch::nn::Module& module, const std::string& path, const LoadOptions& options) {
-  return load(module, nullptr, path, options);
+  return detail::load_checkpoint_value(module, nullptr, io::load_pt(path, options), path, options);
 }
 
 torch::Tensor cpu_rng_state() {
