@@ -1,15 +1,39 @@
 #!/usr/bin/env bash
-# The main job: stream Fashion-MNIST through a spiking network, save mid-sequence, resume in a
-# new process, and show identical outputs. Usage: scripts/demo.sh [BUILD_DIR]
+# The main job: train a spiking classifier on Fashion-MNIST with a checkpoint per epoch, serve it
+# as a stream in new processes (pause and resume mid-image), run the echo state network forecast,
+# and draw the pictures. Usage: scripts/demo.sh [BUILD_DIR]   (TT_DEMO_DIR overrides the output)
 set -euo pipefail
 build=${1:-build}
 core=$(bash "$(dirname "$0")/openblas-coretype.sh")
 if [ -n "$core" ]; then export OPENBLAS_CORETYPE=$core; fi
 out=${TT_DEMO_DIR:-$build/demo}
+rm -rf "$out"
 mkdir -p "$out"
-echo "== process 1: stream 50 steps, save weights + states at step 25 (into $out)"
-"$build/examples/fashion_mnist_stream" run --dir "$out"
-echo "== process 2: restore and continue from step 25"
-"$build/examples/fashion_mnist_stream" resume --dir "$out"
-echo "== the same files with the command-line tool"
-"$build/tools/tracetorch" info "$out/states_step25.pt"
+start=$(date +%s)
+
+echo "== 1/5 train on Fashion-MNIST (60,000 images), one checkpoint per epoch, into $out"
+"$build/examples/fashion_mnist_train" --out "$out" | tee "$out/train.log"
+accuracy_line=$(grep '^test accuracy' "$out/train.log" | tail -1)
+
+echo "== 2/5 a new process streams test images one time step at a time (batch 1, inference mode)"
+"$build/examples/fashion_mnist_deploy" --out "$out" check --images 500
+
+echo "== 3/5 stream one image, save the hidden states in the middle; a third process finishes it"
+"$build/examples/fashion_mnist_deploy" --out "$out" pause --image 0
+"$build/examples/fashion_mnist_deploy" --out "$out" resume
+
+echo "== 4/5 echo state network: Mackey-Glass forecast"
+"$build/examples/mackey_glass" --out "$out/esn"
+
+echo "== 5/5 pictures"
+bash "$(dirname "$0")/demo-plots.sh" "$out"
+seconds=$(( $(date +%s) - start ))
+
+echo
+echo "== summary"
+echo "$accuracy_line"
+echo "time: $((seconds / 60)) min $((seconds % 60)) s on $(nproc) cores"
+echo "checkpoints: $out/checkpoints/   final model: $out/model.pt"
+echo "pictures:    $out/training.png $out/raster.png $out/confusion.png $out/esn/mackey_glass.png"
+echo "resume training (more epochs):  $build/examples/fashion_mnist_train --out $out --resume --epochs 5"
+echo "stream one image:               $build/tools/tracetorch run --model $out/model.pt --inputs $out/example_input.pt"

@@ -15,6 +15,7 @@ packages=(
   python3-numpy python3-h5py   # the NIR interop tests write files with the reference nir package
   clang libclang-rt-14-dev llvm-14   # make test-sanitize and make fuzz (ASan, UBSan, libFuzzer, llvm-symbolizer)
   dataset-fashion-mnist
+  gnuplot-nox            # the demo's pictures (pngcairo terminal)
 )
 
 missing=()
