@@ -8,6 +8,8 @@
 //                                                        middle of it, record every step's output
 //   fashion_mnist_deploy resume --out DIR                a new process: restore those states, finish
 //                                                        the image, compare with the recorded outputs
+#include <tracetorch/io/checkpoint.h>
+#include <tracetorch/io/model_file.h>
 #include <tracetorch/tracetorch.h>
 
 #include <CLI/CLI.hpp>

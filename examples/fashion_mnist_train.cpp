@@ -17,6 +17,8 @@
 //   confusion.csv             10 x 10 counts (rows: label, columns: prediction)
 //   raster.csv, membranes.csv one test image step by step: hidden spikes and output membranes
 //   example_input.pt          that image as a [T, 1, 784] input for `tracetorch run`
+#include <tracetorch/io/checkpoint.h>
+#include <tracetorch/io/model_file.h>
 #include <tracetorch/tracetorch.h>
 #include <unistd.h>
 
