@@ -23,7 +23,8 @@ echo "== 3/5 stream one image, save the hidden states in the middle; a third pro
 "$build/examples/fashion_mnist_deploy" --out "$out" resume
 
 echo "== 4/5 echo state network: Mackey-Glass forecast"
-"$build/examples/mackey_glass" --out "$out/esn"
+mkdir -p "$out/esn"
+"$build/examples/mackey_glass" | tee "$out/esn/mackey_glass.log"
 
 echo "== 5/5 pictures"
 bash "$(dirname "$0")/demo-plots.sh" "$out"
@@ -34,6 +35,6 @@ echo "== summary"
 echo "$accuracy_line"
 echo "time: $((seconds / 60)) min $((seconds % 60)) s on $(nproc) cores"
 echo "checkpoints: $out/checkpoints/   final model: $out/model.pt"
-echo "pictures:    $out/training.png $out/raster.png $out/confusion.png $out/esn/mackey_glass.png"
+echo "pictures:    $(ls "$out"/*.png "$out"/esn/*.png 2>/dev/null | tr '\n' ' ')"
 echo "resume training (more epochs):  $build/examples/fashion_mnist_train --out $out --resume --epochs 5"
 echo "stream one image:               $build/tools/tracetorch run --model $out/model.pt --inputs $out/example_input.pt"
