@@ -9,6 +9,7 @@
 
 #include "core/text.h"
 #include "optimizer_state_prepare.h"
+#include "value_kind.h"
 #include "tracetorch/core/error.h"
 #include "tracetorch/io/pt_file.h"
 
@@ -18,6 +19,7 @@ namespace {
 
 namespace optim = torch::optim;
 using detail::shape_string;
+using io::detail::describe_value;
 
 // ---- hyperparameters --------------------------------------------------------------------------
 
@@ -227,18 +229,6 @@ bool python_only_option(const std::string& key) {
          key == "initial_lr" || key == "maximize";
 }
 
-std::string describe(const c10::IValue& v) {
-  if (v.isTensor()) return "a tensor";
-  if (v.isGenericDict()) return "a dict";
-  if (v.isList()) return "a list";
-  if (v.isTuple()) return "a tuple";
-  if (v.isNone()) return "None";
-  if (v.isString()) return "a string";
-  if (v.isInt()) return "an int";
-  if (v.isDouble()) return "a float";
-  if (v.isBool()) return "a bool";
-  return "a " + v.tagKind();
-}
 
 const c10::IValue* dict_get(const c10::impl::GenericDict& dict, const std::string& key) {
   for (const auto& entry : dict)
@@ -333,13 +323,13 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
     errors.throw_if_any(where);
   };
 
-  if (!value.isGenericDict()) fail("expected a dict with 'state' and 'param_groups', found " + describe(value));
+  if (!value.isGenericDict()) fail("expected a dict with 'state' and 'param_groups', found " + describe_value(value));
   const auto top = value.toGenericDict();
   const c10::IValue* state = dict_get(top, "state");
   const c10::IValue* groups_value = dict_get(top, "param_groups");
   if (state == nullptr || groups_value == nullptr) fail("expected a dict with 'state' and 'param_groups'");
-  if (!state->isGenericDict()) fail("'state' is " + describe(*state) + ", expected a dict");
-  if (!groups_value->isList()) fail("'param_groups' is " + describe(*groups_value) + ", expected a list");
+  if (!state->isGenericDict()) fail("'state' is " + describe_value(*state) + ", expected a dict");
+  if (!groups_value->isList()) fail("'param_groups' is " + describe_value(*groups_value) + ", expected a list");
 
   const auto& groups = optimizer.param_groups();
   const auto saved_groups = groups_value->toListRef();
@@ -352,12 +342,12 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
   for (size_t g = 0; g < groups.size(); ++g) {
     const std::string group_name = "param_groups[" + std::to_string(g) + "]";
     const c10::IValue& saved = saved_groups[g];
-    if (!saved.isGenericDict()) fail(group_name + " is " + describe(saved) + ", expected a dict");
+    if (!saved.isGenericDict()) fail(group_name + " is " + describe_value(saved) + ", expected a dict");
     const auto saved_dict = saved.toGenericDict();
     std::unique_ptr<optim::OptimizerOptions> options = groups[g].options().clone();
     for (const auto& entry : saved_dict) {
       if (!entry.key().isString()) {
-        errors.add(group_name + " has a key that is " + describe(entry.key()));
+        errors.add(group_name + " has a key that is " + describe_value(entry.key()));
         continue;
       }
       const std::string& key = entry.key().toStringRef();
@@ -369,7 +359,7 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
         if (valid_option(field.kind, entry.value())) {
           field.set(*options, entry.value());
         } else {
-          errors.add(group_name + "." + key + " is " + describe(entry.value()) +
+          errors.add(group_name + "." + key + " is " + describe_value(entry.value()) +
                      (field.kind == FieldKind::Bool ? ", expected a bool" : field.kind == FieldKind::Betas ? ", expected a pair of numbers" : ", expected a number"));
         }
       }
@@ -393,7 +383,7 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
       } else {
         for (size_t k = 0; k < ids.size(); ++k) {
           if (!ids[k].isInt()) {
-            errors.add(group_name + ".params[" + std::to_string(k) + "] is " + describe(ids[k]) + ", expected an int");
+            errors.add(group_name + ".params[" + std::to_string(k) + "] is " + describe_value(ids[k]) + ", expected an int");
           } else if (!params.emplace(ids[k].toInt(), std::make_pair(groups[g].params()[k], options.get())).second) {
             errors.add("parameter index " + std::to_string(ids[k].toInt()) + " appears twice in 'param_groups'");
           }
@@ -422,7 +412,7 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
     }
     const std::string name = "state[" + (entry.key().isString() ? entry.key().toStringRef() : std::to_string(entry.key().isInt() ? entry.key().toInt() : -1)) + "]";
     if (!index) {
-      errors.add("'state' has a key that is " + describe(entry.key()) + ", expected a parameter index");
+      errors.add("'state' has a key that is " + describe_value(entry.key()) + ", expected a parameter index");
       continue;
     }
     auto found = params.find(*index);
@@ -431,7 +421,7 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
       continue;
     }
     if (!entry.value().isGenericDict()) {
-      errors.add(name + " is " + describe(entry.value()) + ", expected a dict");
+      errors.add(name + " is " + describe_value(entry.value()) + ", expected a dict");
       continue;
     }
     const at::Tensor& param = found->second.first;
@@ -445,7 +435,7 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
         errors.add(name + " has no 'step'");
         usable = false;
       } else if (!(values.step = step_count(*step))) {
-        errors.add(name + ".step is " + describe(*step) + ", expected a non-negative whole number");
+        errors.add(name + ".step is " + describe_value(*step) + ", expected a non-negative whole number");
         usable = false;
       }
     }
@@ -459,7 +449,7 @@ PreparedOptimizerState prepare_optimizer_state(const torch::optim::Optimizer& op
         continue;
       }
       if (!t->isTensor() || !t->toTensor().defined()) {
-        errors.add(name + "." + key + " is " + describe(*t) + ", expected a tensor");
+        errors.add(name + "." + key + " is " + describe_value(*t) + ", expected a tensor");
         usable = false;
         continue;
       }

@@ -3,6 +3,7 @@
 #include "tracetorch/io/pt_file.h"
 
 #include "pickle.h"
+#include "value_kind.h"
 #include "zip_check.h"
 #include "tracetorch/core/error.h"
 
@@ -21,6 +22,7 @@ namespace tt::io {
 namespace {
 
 namespace ser = caffe2::serialize;
+using detail::describe_value;
 
 // Reads from bytes in memory; never reads past the end (a corrupt archive may ask to).
 class StringReadAdapter final : public ser::ReadAdapterInterface {
@@ -68,18 +70,6 @@ std::string first_line(const std::string& text) {
   return line;
 }
 
-std::string describe(const c10::IValue& v) {
-  if (v.isTensor()) return "a tensor";
-  if (v.isGenericDict()) return "a dict";
-  if (v.isList()) return "a list";
-  if (v.isTuple()) return "a tuple";
-  if (v.isNone()) return "None";
-  if (v.isString()) return "a string";
-  if (v.isInt()) return "an int";
-  if (v.isDouble()) return "a float";
-  if (v.isBool()) return "a bool";
-  return "a " + v.tagKind();
-}
 
 c10::IValue load_archive(const std::shared_ptr<ser::ReadAdapterInterface>& in, const std::string& what,
                          std::optional<torch::Device> map_location) {
@@ -190,7 +180,7 @@ std::string save_pt_bytes(const c10::IValue& value) { return save_bytes(value, "
 
 torch::Tensor load_tensor(const std::string& path, const LoadOptions& options) {
   c10::IValue v = load_pt(path, options);
-  if (!v.isTensor()) throw tt::FileError(path + ": expected a tensor at the top level, found " + describe(v));
+  if (!v.isTensor()) throw tt::FileError(path + ": expected a tensor at the top level, found " + describe_value(v));
   return v.toTensor();
 }
 
@@ -212,15 +202,15 @@ c10::IValue to_ivalue(const TensorDict& dict) {
 }
 
 TensorDict to_tensor_dict(const c10::IValue& value, const std::string& what) {
-  if (!value.isGenericDict()) throw tt::FileError(what + ": expected a dict of tensors, found " + describe(value));
+  if (!value.isGenericDict()) throw tt::FileError(what + ": expected a dict of tensors, found " + describe_value(value));
   TensorDict out;
   for (const auto& entry : value.toGenericDict()) {
     if (!entry.key().isString())
-      throw tt::FileError(what + ": expected a dict with string keys, found a key that is " + describe(entry.key()));
+      throw tt::FileError(what + ": expected a dict with string keys, found a key that is " + describe_value(entry.key()));
     const std::string& key = entry.key().toStringRef();
     const c10::IValue& v = entry.value();
     if (!v.isTensor() || !v.toTensor().defined())
-      throw tt::FileError(what + ": value of '" + key + "' is " + describe(v) +
+      throw tt::FileError(what + ": value of '" + key + "' is " + describe_value(v) +
                           ", expected a tensor (nested dicts are not allowed here)");
     if (out.contains(key)) throw tt::FileError(what + ": duplicate key '" + key + "'");
     out.insert(key, v.toTensor());

@@ -1,6 +1,8 @@
 // Tests for tracetorch/io/optimizer_state.h and tracetorch/io/checkpoint.h: PyTorch's optimizer
 // layout, round trips that resume exactly, transactional loads, metadata, RNG state, errors.
 #include <gtest/gtest.h>
+
+#include "error_of.h"
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -65,20 +67,6 @@ std::vector<torch::Tensor> params(const torch::nn::Module& net) {
 void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
-}
-
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return "";
 }
 
 // ---- optimizer state ---------------------------------------------------------------------------

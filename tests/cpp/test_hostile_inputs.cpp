@@ -4,6 +4,8 @@
 // another batch size, and what atomic saves keep (mode, symlinks) and leave behind (no temp files).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "error_of.h"
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,20 +25,6 @@
 namespace fs = std::filesystem;
 
 namespace {
-
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "unexpected exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return "";
-}
 
 std::vector<std::string> list_dir(const std::string& dir) {
   std::vector<std::string> names;

@@ -2,6 +2,8 @@
 // topologies, seeds), the sparse kernel, ridge readouts (closed form, CG, accumulation), the
 // premade ESNs, forecasting alignment, torch_rc-compatible save / load, and Python interop.
 #include <gtest/gtest.h>
+
+#include "error_of.h"
 #include <torch/torch.h>
 
 #include <array>
@@ -69,20 +71,6 @@ std::vector<std::array<double, 3>> hand_states(double leak, Activation act,
     out.push_back(h);
   }
   return out;
-}
-
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "unexpected exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return "";
 }
 
 // Mackey-Glass, normalised to zero mean / unit variance, as [1, n, 1] float32.
